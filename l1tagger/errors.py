@@ -1,0 +1,29 @@
+"""Exception hierarchy. Every user-facing failure raises one of these with a message naming the problem."""
+
+
+class L1TaggerError(Exception):
+    """Base class for all l1tagger errors."""
+
+
+class DataError(L1TaggerError):
+    """Bad input data: NaN/inf features, empty jets, missing branches, unknown class sets."""
+
+
+class ConfigError(L1TaggerError):
+    """A config / recipe / budget file with an unknown key, a missing field, or an impossible value."""
+
+
+class ExportError(L1TaggerError):
+    """A model that cannot be exported (e.g. an op outside the supported set)."""
+
+
+class ConversionError(L1TaggerError):
+    """A graph the firmware converter cannot map (names the op / node)."""
+
+
+class VerificationError(L1TaggerError):
+    """Firmware and reference disagree (names the first differing layer)."""
+
+
+class ToolNotFoundError(L1TaggerError):
+    """A required external tool (vitis_hls, vivado, verilator, yosys) is not on the PATH."""

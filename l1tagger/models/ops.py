@@ -1,0 +1,110 @@
+"""The op factory: the one seam between a float tagger and its Brevitas-quantized twin.
+
+Every L1 model builds its layers through an ``Ops`` object instead of calling ``torch.nn`` directly. The float
+factory below returns plain PyTorch modules; ``l1tagger.qat.ops.QuantOps`` returns Brevitas modules with the bit
+widths named by a recipe in ``quantize/``. Because both factories are called with the same layer names in the same
+order, the quantized twin has the same parameter names as the float model and loads its checkpoint directly.
+
+Contract (every method takes the layer's dotted ``name`` first, so recipes can override single layers):
+
+    input_quant(name)                 -> module(x): the preprocessing grid of a graph input (float: identity)
+    quant(name)                       -> module(x): an explicit activation quantizer (float: identity)
+    linear(name, in_f, out_f, bias)   -> module(x): x @ W^T + b over the last axis, output quantized
+    relu(name)                        -> module(x): ReLU, output quantized
+    matmul(name)                      -> module(a, b): a @ b of two activations, output quantized
+    add(name)                         -> module(a, b): a + b of two activations, output quantized
+    mul(name)                         -> module(a, b): a * b (broadcasting; used for masks), output quantized
+    softmax(name, topk)               -> module(logits, key_mask): softmax over the last axis where keys with
+                                         key_mask == 0 and (if topk > 0) all but the topk largest logits of each
+                                         row get exactly zero weight. Float: exact masked softmax; quantized: the
+                                         bit-exact firmware softmax of ``l1tagger.qat.softmax``.
+
+Allowed in L1 models: only these ops plus reshape/transpose/concat/slicing of activations. No GELU, no LayerNorm,
+no division, no exp outside softmax: every op has a fixed-point hardware form.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NEG_INF = float("-inf")
+
+
+def masked_topk_softmax(logits: torch.Tensor, key_mask: torch.Tensor | None, topk: int = 0) -> torch.Tensor:
+    """Softmax over the last axis; masked keys and (topk > 0) non-top-k logits get weight exactly 0.
+
+    key_mask broadcasts against logits' leading axes with the key axis last (e.g. (B, 1, N) or (B, 1, 1, N)).
+    Ties at the k-th place are broken towards the lower key index, as in the firmware.
+    """
+    x = logits
+    if key_mask is not None:
+        x = x.masked_fill(~key_mask.bool(), NEG_INF)
+    if topk and topk < x.shape[-1]:
+        keep = topk_keep(x, topk)
+        x = x.masked_fill(~keep, NEG_INF)
+    w = torch.softmax(x, dim=-1)
+    return torch.nan_to_num(w, nan=0.0)  # rows with every key masked -> 0
+
+
+def topk_keep(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask of the k largest entries per row (last axis), ties broken towards the lower index.
+
+    rank_i = #{j: x_j > x_i} + #{j < i: x_j == x_i};  keep_i = rank_i < k.  This is the firmware's definition.
+    """
+    n = x.shape[-1]
+    xi = x.unsqueeze(-1)  # (..., n, 1)  candidate i
+    xj = x.unsqueeze(-2)  # (..., 1, n)  competitor j
+    idx = torch.arange(n, device=x.device)
+    lower = (idx[None, :] < idx[:, None])  # [i, j] = j < i
+    beats = (xj > xi) | ((xj == xi) & lower)
+    rank = beats.sum(-1)
+    return rank < k
+
+
+class _Binary(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, a, b):
+        return self.fn(a, b)
+
+
+class MaskedSoftmax(nn.Module):
+    def __init__(self, topk: int = 0):
+        super().__init__()
+        self.topk = int(topk)
+
+    def forward(self, logits, key_mask=None):
+        return masked_topk_softmax(logits, key_mask, self.topk)
+
+
+class FloatOps:
+    """Plain PyTorch layers."""
+
+    quantized = False
+
+    def input_quant(self, name: str) -> nn.Module:
+        return nn.Identity()
+
+    def quant(self, name: str) -> nn.Module:
+        return nn.Identity()
+
+    def linear(self, name: str, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
+        return nn.Linear(in_features, out_features, bias=bias)
+
+    def relu(self, name: str) -> nn.Module:
+        return nn.ReLU()
+
+    def matmul(self, name: str) -> nn.Module:
+        return _Binary(torch.matmul)
+
+    def add(self, name: str) -> nn.Module:
+        return _Binary(torch.add)
+
+    def mul(self, name: str) -> nn.Module:
+        return _Binary(torch.mul)
+
+    def softmax(self, name: str, topk: int = 0) -> nn.Module:
+        return MaskedSoftmax(topk)

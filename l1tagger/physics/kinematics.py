@@ -1,0 +1,99 @@
+"""Kinematic formulas shared by numpy and torch callers.
+
+Every function takes arrays of the same backend and an optional ``xp`` namespace (numpy or torch).
+Only functions that exist with the same name and meaning in both namespaces are used
+(sqrt, log, atan2/arctan2 via ``_atan2``, clip, minimum, where, remainder, abs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EPS = 1e-8  # ParT / weaver-core clamp for logarithms
+
+
+def namespace(x):
+    """Return the array namespace (numpy or torch) of ``x``."""
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
+def _atan2(y, x, xp):
+    return xp.arctan2(y, x) if xp is np else xp.atan2(y, x)
+
+
+def pt(px, py, xp=None):
+    xp = xp or namespace(px)
+    return xp.sqrt(px * px + py * py)
+
+
+def phi(px, py, xp=None):
+    xp = xp or namespace(px)
+    return _atan2(py, px, xp)
+
+
+def eta(px, py, pz, xp=None):
+    """Pseudorapidity, finite for pT = 0 (returns 0 there)."""
+    xp = xp or namespace(px)
+    p_t = pt(px, py, xp)
+    p = xp.sqrt(p_t * p_t + pz * pz)
+    val = 0.5 * xp.log(_clamp_min(p + pz, EPS, xp) / _clamp_min(p - pz, EPS, xp))
+    return xp.where(p_t > 0, val, xp.zeros_like(val))
+
+
+def rapidity(e, pz, xp=None):
+    """Rapidity y = 1/2 ln((E+pz)/(E-pz)), clamped so massless or padded entries stay finite."""
+    xp = xp or namespace(e)
+    num = _clamp_min(e + pz, EPS, xp)
+    den = _clamp_min(e - pz, EPS, xp)
+    return 0.5 * xp.log(num / den)
+
+
+def delta_phi(a, b, xp=None):
+    """phi_a - phi_b wrapped into [-pi, pi)."""
+    xp = xp or namespace(a)
+    return xp.remainder(a - b + math.pi, 2 * math.pi) - math.pi
+
+
+def mass2(e, px, py, pz):
+    return e * e - px * px - py * py - pz * pz
+
+
+def _clamp_min(x, lo, xp):
+    return xp.clip(x, lo, None) if xp is np else xp.clamp(x, min=lo)
+
+
+def pairwise_features(px, py, pz, e, xp=None):
+    """ParT pairwise features for all particle pairs.
+
+    Inputs have shape (..., N). Returns (..., N, N, 4) in the order [ln kT, ln z, ln Delta, ln m^2], exactly as
+    weaver-core's ``pairwise_lv_fts``: rapidity-based Delta = sqrt(dy^2 + dphi^2), kT = min(pT) * Delta,
+    z = min(pT) / (pT_i + pT_j), m^2 = (E_i+E_j)^2 - |p_i+p_j|^2, each clamped at 1e-8 before the log.
+    Padded particles must be masked by the caller (see ``l1tagger.features.pairwise``).
+    """
+    xp = xp or namespace(px)
+    p_t = pt(px, py, xp)
+    y = rapidity(e, pz, xp)
+    ph = phi(px, py, xp)
+
+    def pair(a):
+        return a[..., :, None], a[..., None, :]
+
+    pti, ptj = pair(p_t)
+    yi, yj = pair(y)
+    phii, phij = pair(ph)
+    delta = xp.sqrt((yi - yj) ** 2 + delta_phi(phii, phij, xp) ** 2)
+    ptmin = xp.minimum(pti, ptj)
+    lndelta = xp.log(_clamp_min(delta, EPS, xp))
+    lnkt = xp.log(_clamp_min(ptmin * delta, EPS, xp))
+    lnz = xp.log(_clamp_min(ptmin / _clamp_min(pti + ptj, EPS, xp), EPS, xp))
+    (pxi, pxj), (pyi, pyj), (pzi, pzj), (ei, ej) = pair(px), pair(py), pair(pz), pair(e)
+    m2 = mass2(ei + ej, pxi + pxj, pyi + pyj, pzi + pzj)
+    lnm2 = xp.log(_clamp_min(m2, EPS, xp))
+    return xp.stack([lnkt, lnz, lndelta, lnm2], -1)
