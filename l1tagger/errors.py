@@ -27,3 +27,7 @@ class VerificationError(L1TaggerError):
 
 class ToolNotFoundError(L1TaggerError):
     """A required external tool (vitis_hls, vivado, verilator, yosys) is not on the PATH."""
+
+
+class ReportParseError(L1TaggerError):
+    """A vendor/synthesis report that is malformed or truncated (names the missing section or field)."""

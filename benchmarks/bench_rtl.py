@@ -1,0 +1,132 @@
+"""RTL route benchmark: latency (cycles), da4ml LUT estimate and (with --yosys) Yosys LUT/FF/CARRY/DSP counts
+against the number of particles N and the attention kind / k (full, Linformer k, top-k k).
+
+    python benchmarks/bench_rtl.py --n 8 16 32 --attention full linformer topk --k 4 [--yosys] [--cosim]
+
+Models are the tiny random-init taggers of ``l1tagger.export.examples`` (d_model 8, 2 heads, 1 block, pair bias),
+exported with the floor recipe ``quantize/int8_floor.yaml`` (da4ml rounds only by truncation / half-up).
+Results: benchmarks/results/rtl.json and rtl.md (rows are merged by key, so subsets can be run separately).
+Reference anchors (../shared/REFERENCE.md): HGQ2+da4ml Linformer N=16: 72.8 %, 246k LUT, 103 ns, II 1 (XCU250,
+post place-and-route); JEDI-linear N=32: 61.9k LUT, 33.1k FF, 60 ns (VU13P). Yosys counts are pre-place-and-route
+synthesis counts from an open tool, not comparable one-to-one with Vivado post-route numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def quantized_twin(cfg, recipe_path: Path, inputs: dict, seed: int = 0):
+    """Random-init float model -> calibrated Brevitas twin (as l1tagger.export.examples.example_model, any cfg)."""
+    import torch
+
+    from l1tagger.models import build_model
+    from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
+    from l1tagger.qat.recipe import load_recipe
+
+    torch.manual_seed(seed)
+    fmodel = build_model(cfg)
+    ops = QuantOps(load_recipe(recipe_path))
+    qmodel = build_model(cfg, ops=ops)
+    load_float_state_dict(qmodel, fmodel.state_dict())
+    args = tuple(torch.as_tensor(inputs[k][:256]) for k in ("x", "mask", "pair") if k in inputs)
+    calibrate(qmodel, [args] * 2)
+    return qmodel
+
+
+def bench_one(attention: str, n: int, k: int, yosys: bool, cosim: bool, cutoff: float, clock_ns: float,
+              workdir: Path) -> dict:
+    import torch
+
+    from l1tagger.export.examples import tiny_config, toy_inputs
+    from l1tagger.export.export import export_qonnx_model
+    from l1tagger.rtl.flow import run_rtl_flow
+    from l1tagger.rtl.project import RtlConfig
+
+    torch.set_num_threads(1)
+    cfg = tiny_config(attention, n_particles=n)
+    if attention == "linformer":
+        cfg = dataclasses.replace(cfg, linformer_k=k)
+    elif attention == "topk":
+        cfg = dataclasses.replace(cfg, topk_k=k)
+    inputs = toy_inputs(cfg, 300)
+    qmodel = quantized_twin(cfg, Path(__file__).parents[1] / "quantize/int8_floor.yaml", inputs)
+    feed = {kk: inputs[kk] for kk in ("x", "mask", "pair")}
+    onnx_path = workdir / f"{attention}_n{n}_k{k}.onnx"
+    export_qonnx_model(qmodel, tuple(torch.as_tensor(feed[kk][:1]) for kk in ("x", "mask", "pair")), onnx_path)
+    t = time.time()
+    s = run_rtl_flow(onnx_path, workdir / f"rtl_{attention}_n{n}_k{k}", cosim=cosim, yosys=yosys,
+                     n_jets=min(1000, len(feed["x"])), inputs=feed if cosim else None,
+                     cfg=RtlConfig(top="tagger", latency_cutoff=cutoff, clock_ns=clock_ns), progress=False)
+    row = {
+        "key": f"{attention}/N={n}/k={k if attention != 'full' else '-'}",
+        "attention": attention, "n_particles": n, "k": k if attention != "full" else None,
+        "latency_cycles": s["latency_cycles"], "latency_ns": round(s["latency_ns"], 1), "ii": s["ii"],
+        "clock_ns": clock_ns, "latency_cutoff": cutoff,
+        "da4ml_lut_estimate": round(s["da4ml_cost_estimate_lut"]), "register_bits": s["register_bits"],
+        "lower_s": s["lower_s"], "flow_s": round(time.time() - t, 1),
+    }
+    if "yosys" in s:
+        y = s["yosys"]
+        row.update({"yosys_LUT": y["LUT"], "yosys_FF": y["FF"], "yosys_CARRY": y["CARRY"], "yosys_DSP": y["DSP"],
+                    "yosys_tool": f"{y['tool']} {y['tool_version']}", "yosys_s": y["synth_s"], "source": "yosys"})
+    else:
+        row["source"] = "da4ml estimate"
+    if "cosim" in s:
+        row["cosim_bit_exact_jets"] = s["cosim"]["n_jets"] if s["cosim"]["bit_exact"] else 0
+    return row
+
+
+def write_results(rows: list[dict]) -> None:
+    from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
+
+    path = RESULTS / "rtl.json"
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    merged = {r["key"]: r for r in old}
+    merged.update({r["key"]: r for r in rows})
+    rows = sorted(merged.values(), key=lambda r: (r["attention"], r["n_particles"], r["k"] or 0))
+    atomic_write_json(path, {"benchmark": "rtl", "rows": rows,
+                             "note": "tiny random-init taggers (d_model 8, 2 heads, 1 block, pair bias), "
+                                     "int8_floor recipe; latency_cycles = da4ml pipeline stages (II 1)"})
+    cols = ["key", "latency_cycles", "latency_ns", "ii", "da4ml_lut_estimate", "register_bits", "yosys_LUT",
+            "yosys_FF", "yosys_CARRY", "yosys_DSP", "source"]
+    lines = ["# RTL route (da4ml -> Verilog; Yosys synth_xilinx xcup)", "",
+             "Tiny random-init taggers; counts labelled by source. Regenerate: `python benchmarks/bench_rtl.py`.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    atomic_write_text(RESULTS / "rtl.md", "\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, nargs="+", default=[8, 16, 32])
+    p.add_argument("--attention", nargs="+", default=["full", "linformer", "topk"])
+    p.add_argument("--k", type=int, nargs="+", default=[4])
+    p.add_argument("--yosys", action="store_true", help="run Yosys synthesis (slow: minutes per model)")
+    p.add_argument("--cosim", action="store_true", help="Verilator co-simulation on 300 toy jets (slow)")
+    p.add_argument("--latency-cutoff", type=float, default=8.0)
+    p.add_argument("--clock-ns", type=float, default=2.78)
+    a = p.parse_args(argv)
+    from tqdm import tqdm
+
+    jobs = [(att, n, k) for att in a.attention for n in a.n for k in (a.k if att != "full" else [0])]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for att, n, k in tqdm(jobs, desc="bench_rtl", unit="model"):
+            row = bench_one(att, n, k, a.yosys, a.cosim, a.latency_cutoff, a.clock_ns, Path(tmp))
+            rows.append(row)
+            write_results([row])
+            tqdm.write(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

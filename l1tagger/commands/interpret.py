@@ -1,0 +1,61 @@
+"""``l1tagger interpret``: attention analysis figures (PNG + JSON) of a trained checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "attention maps, binarity, |qk| vs |U|, lepton and subjet attention of a checkpoint (PNG + JSON)"
+DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and write, per attention layer
+(blocks.i and the class-attention pooling 'cls'):
+
+  maps/<layer>_<class>_jet<j>_h<h>.png   attention maps on the eta-phi plane (marker = particle type,
+                                         transparency = pT, red lines = attention weights above 0.05)
+  <layer>_top1.png, <layer>_entropy.png  how binary the attention is (largest weight per row per class, row
+                                         entropy; fraction of rows with top-1 > 0.9 in the JSON)
+  <layer>_qk_over_u.png                  log10 |q.k| / |U| over real pairs and which term dominates (with U)
+  <layer>_lepton.png                     attention received by electrons/muons vs the uniform expectation
+                                         (meaningful for models trained on the 'kin' features: no type input)
+  <layer>_subjets.png                    attention mass per exclusive-kT subjet
+  summary.json                           all numbers
+
+Every PNG has a JSON of the same numbers beside it. For Linformer the per-particle weights are w @ F
+(the projected attention mapped back to particles).
+
+Example:
+  l1tagger interpret runs/full16/best.pt data/jetclass10_test.h5 --out runs/full16/interpret --n-jets 1000
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("checkpoint", help="best.pt from l1tagger train (an L1 tagger, not the ParT reference)")
+    p.add_argument("dataset", help="jets: a file l1tagger's readers load, or toy:N[:C]")
+    p.add_argument("--out", required=True, help="output directory for the figures")
+    p.add_argument("--n-jets", type=int, default=500, help="jets to analyse (default 500)")
+    p.add_argument("--map-jets", type=int, default=2, help="attention maps drawn per class (default 2)")
+    p.add_argument("--subjets", type=int, default=3, help="exclusive kT subjets for the attention mass (default 3)")
+
+
+def run(args) -> int:
+    from l1tagger.errors import ConfigError, DataError
+    from l1tagger.interpret.run import interpret
+    from l1tagger.models.tagger import L1Tagger
+    from l1tagger.training import load_checkpoint
+    from l1tagger.training.data import load_dataset
+
+    if args.n_jets <= 0 or args.map_jets < 0 or args.subjets <= 0:
+        raise ConfigError("--n-jets and --subjets must be positive, --map-jets >= 0")
+    model = load_checkpoint(args.checkpoint)
+    if not isinstance(model, L1Tagger):
+        raise ConfigError(f"{args.checkpoint} holds a ParT reference model; interpret analyses L1 taggers")
+    jets = load_dataset(args.dataset, args.n_jets)
+    if list(jets.class_names) != model.class_names:
+        raise DataError(f"dataset classes {jets.class_names} differ from the model's {model.class_names}")
+    summary = interpret(model, jets, args.out, map_jets=args.map_jets, n_subjets=args.subjets)
+    for layer, s in summary["layers"].items():
+        line = f"{layer}: frac rows top-1 > 0.9 = {s['binarity']['frac_top1_above']:.3f}"
+        if "qk_vs_u" in s:
+            line += f", dominant pre-softmax term {s['qk_vs_u']['dominant']}"
+        print(line)
+    print(f"wrote {len(summary['figures'])} figures (PNG + JSON) and summary.json to {args.out}")
+    return 0

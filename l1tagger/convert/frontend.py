@@ -1,0 +1,446 @@
+"""QONNX (l1tagger graph contract) -> hls4ml layer list of l1tagger extension layers.
+
+Why not hls4ml's own ONNX frontend: its handlers for MatMul/Add/Quant/... are registered once and
+``register_onnx_layer_handler`` refuses to replace them, and the stock path has the measured pitfalls of issue 5
+(per-particle Dense, dropped bias, wrong bias broadcast, act x act MatMul silently dropped, whole-tensor Softmax,
+default accumulator / input types, ignored ``bit_exact``). This frontend walks the cleaned graph once, with one
+handler per op type (registry :data:`HANDLERS`), folds constant sub-graphs (weights -> Quant) in numpy, derives an
+exact fixed-point type for every tensor (:mod:`l1tagger.convert.fixed`) and emits one extension layer per node;
+``hls4ml.model.ModelGraph.from_layer_list`` then builds the model with hls4ml's flows and writers.
+
+Any op without a handler raises :class:`ConversionError` naming the op and the node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import onnx
+
+from l1tagger.convert import fixed as fx
+from l1tagger.convert.fixed import FixedType
+from l1tagger.errors import ConversionError
+
+#: accumulations beyond this many LSBs would make the float32 QONNX reference inexact (docs/graph_contract.md)
+FLOAT32_EXACT_LSBS = 1 << 24
+
+
+@dataclass
+class Const:
+    value: np.ndarray  # float64, full shape (batch axis included when batched)
+
+
+@dataclass
+class Act:
+    layer: str
+    shape: tuple[int, ...]  # full shape, batch axis (size 1) first
+    type: FixedType
+
+
+@dataclass
+class Frontend:
+    """State of one conversion. ``layers`` is the hls4ml layer list; ``tensors`` maps ONNX tensor -> Const/Act."""
+
+    model: object  # qonnx ModelWrapper, batch size 1
+    layers: list[dict] = field(default_factory=list)
+    tensors: dict = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    input_types: dict = field(default_factory=dict)
+    layer_of_tensor: dict = field(default_factory=dict)
+    softmax_layers: list[dict] = field(default_factory=list)
+    _const_layers: dict = field(default_factory=dict)
+
+    # -------------------------------------------------------------------------------------------- helpers
+    def get(self, name: str, node) -> Const | Act:
+        if name not in self.tensors:
+            raise ConversionError(f"node {node.name!r} ({node.op_type}): input tensor {name!r} is not produced")
+        return self.tensors[name]
+
+    def const(self, name: str, node) -> np.ndarray:
+        t = self.get(name, node)
+        if not isinstance(t, Const):
+            raise ConversionError(f"node {node.name!r} ({node.op_type}): input {name!r} must be a constant")
+        return t.value
+
+    def as_act(self, name: str, node) -> Act:
+        """The tensor as an activation; a constant becomes an L1Const layer (once per tensor)."""
+        t = self.get(name, node)
+        if isinstance(t, Act):
+            return t
+        if name in self._const_layers:
+            return self._const_layers[name]
+        typ, ints = fx.const_type(t.value, name)
+        lname = _sanitize(f"const_{name}")
+        values = ints.ravel().astype(np.float64) * 2.0 ** -typ.frac  # exact dyadic values -> exact literals
+        self.layers.append(_layer("L1Const", lname, [], t.value.shape, typ, batched=False,
+                                  tables={"value": (fx.plain(typ).cpp(), values)}))
+        act = Act(lname, tuple(t.value.shape), typ)
+        self._const_layers[name] = act
+        return act
+
+    def emit(self, cls: str, node, inputs: list[Act], shape, typ: FixedType, **kw) -> None:
+        name = _sanitize(node.name or node.output[0])
+        if any(layer["name"] == name for layer in self.layers):
+            name = _sanitize(f"{name}_{node.output[0]}")
+        self.layers.append(_layer(cls, name, [a.layer for a in inputs], shape, typ, **kw))
+        self.tensors[node.output[0]] = Act(name, tuple(int(s) for s in shape), typ)
+        self.layer_of_tensor[node.output[0]] = name
+
+
+def _sanitize(name: str) -> str:
+    s = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return s if s and not s[0].isdigit() and s != "input" else f"n_{s}"
+
+
+def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", consts=None, types=None,
+           tables=None, batched=True) -> dict:
+    shape = tuple(int(s) for s in shape)
+    n_out = int(np.prod(shape)) if shape else 1
+    c = {"n_out": n_out}
+    c.update(consts or {})
+    return {
+        "class_name": cls,
+        "name": name,
+        "inputs": list(inputs),
+        "outputs": [name],
+        "l1": {"shape": shape[1:] if batched else shape, "full_shape": shape, "type": typ, "round": round,
+               "sat": sat, "consts": c, "types": dict(types or {}), "tables": dict(tables or {})},
+    }
+
+
+def _attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            v = onnx.helper.get_attribute_value(a)
+            return v.decode() if isinstance(v, bytes) else v
+    return default
+
+
+def _check_lsbs(fe_node, typ: FixedType) -> None:
+    if max(abs(typ.int_min), abs(typ.int_max)) > FLOAT32_EXACT_LSBS:
+        raise ConversionError(
+            f"node {fe_node.name!r} ({fe_node.op_type}): exact result needs {typ.width} bits; the float32 QONNX "
+            f"reference is only exact below 2^24 LSBs - reduce the quantization widths"
+        )
+
+
+# ------------------------------------------------------------------------------------- numpy layout semantics
+def _np_layout(fe: Frontend, node, x: np.ndarray, extra: list[np.ndarray] | None = None) -> np.ndarray:
+    """Apply a layout op to a numpy array (used both for constant folding and to build index tables)."""
+    op = node.op_type
+    if op == "Identity":
+        return x
+    if op == "Transpose":
+        perm = _attr(node, "perm")
+        return np.transpose(x, perm)
+    if op == "Reshape":
+        shape = [int(s) for s in fe.const(node.input[1], node)]
+        shape = [x.shape[i] if s == 0 and not _attr(node, "allowzero", 0) else s for i, s in enumerate(shape)]
+        return x.reshape(shape)
+    if op == "Flatten":
+        axis = _attr(node, "axis", 1)
+        axis = axis + x.ndim if axis < 0 else axis
+        return x.reshape(int(np.prod(x.shape[:axis])), -1)
+    if op in ("Squeeze", "Unsqueeze"):
+        axes = _attr(node, "axes")
+        if axes is None and len(node.input) > 1:
+            axes = [int(a) for a in fe.const(node.input[1], node)]
+        if op == "Squeeze":
+            axes = [a + x.ndim if a < 0 else a for a in (axes or [i for i, s in enumerate(x.shape) if s == 1])]
+            return np.squeeze(x, axis=tuple(axes))
+        out_rank = x.ndim + len(axes)
+        return np.expand_dims(x, tuple(a + out_rank if a < 0 else a for a in axes))
+    if op == "Slice":
+        starts = fe.const(node.input[1], node).astype(np.int64)
+        ends = fe.const(node.input[2], node).astype(np.int64)
+        axes = fe.const(node.input[3], node).astype(np.int64) if len(node.input) > 3 and node.input[3] else \
+            np.arange(len(starts))
+        steps = fe.const(node.input[4], node).astype(np.int64) if len(node.input) > 4 and node.input[4] else \
+            np.ones(len(starts), np.int64)
+        sl = [slice(None)] * x.ndim
+        for s, e, a, st in zip(starts, ends, axes, steps):
+            a = int(a) + x.ndim if a < 0 else int(a)
+            dim = x.shape[a]
+            e = max(min(int(e), dim), -dim - 1) if st < 0 else min(int(e), dim)
+            sl[a] = slice(int(s), e, int(st))
+        return x[tuple(sl)]
+    if op == "Gather":
+        idx = fe.const(node.input[1], node).astype(np.int64)
+        return np.take(x, idx, axis=_attr(node, "axis", 0))
+    raise ConversionError(f"node {node.name!r}: {op} is not a layout op")
+
+
+# ----------------------------------------------------------------------------------------------- handlers
+Handler = Callable[[Frontend, object], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(*ops: str):
+    def deco(fn):
+        for op in ops:
+            HANDLERS[op] = fn
+        return fn
+
+    return deco
+
+
+def _quant_params(fe: Frontend, node):
+    scale = np.asarray(fe.const(node.input[1], node), np.float64).ravel()
+    zp = np.asarray(fe.const(node.input[2], node), np.float64).ravel()
+    bits = np.asarray(fe.const(node.input[3], node), np.float64).ravel()
+    if scale.size != 1 or zp.size != 1 or bits.size != 1:
+        raise ConversionError(f"Quant node {node.name!r}: per-channel scale/zero point/bit width is not supported")
+    s, z, b = float(scale[0]), float(zp[0]), float(bits[0])
+    frac = -np.log2(s) if s > 0 else np.nan
+    if not (np.isfinite(frac) and frac == round(frac)):
+        raise ConversionError(f"Quant node {node.name!r}: scale {s} is not a power of two")
+    if z != 0.0:
+        raise ConversionError(f"Quant node {node.name!r}: zero point {z} is not 0")
+    if b != round(b) or not 1 <= b <= 32:
+        raise ConversionError(f"Quant node {node.name!r}: bit width {b} is not an integer in [1, 32]")
+    rounding = str(_attr(node, "rounding_mode", "ROUND")).upper()
+    if rounding not in fx.ROUNDING_TO_AP:
+        raise ConversionError(f"Quant node {node.name!r}: rounding_mode {rounding!r} is not supported "
+                              f"(supported: {sorted(fx.ROUNDING_TO_AP)})")
+    signed, narrow = bool(_attr(node, "signed", 1)), bool(_attr(node, "narrow", 0))
+    return int(b), int(frac), signed, narrow, rounding
+
+
+def _np_quant(x, bits, frac, signed, narrow, rounding):
+    q = np.asarray(x, np.float64) * 2.0**frac
+    q = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor,
+         "HALF_UP": lambda v: np.floor(v + 0.5)}[rounding](q)
+    t = fx.quant_type(bits, frac, signed, narrow)
+    return np.clip(q, t.int_min, t.int_max) * 2.0**-frac
+
+
+@handler("Quant")
+def _quant(fe: Frontend, node) -> None:
+    bits, frac, signed, narrow, rounding = _quant_params(fe, node)
+    src = fe.get(node.input[0], node)
+    if isinstance(src, Const):
+        fe.tensors[node.output[0]] = Const(_np_quant(src.value, bits, frac, signed, narrow, rounding))
+        return
+    out = fx.quant_type(bits, frac, signed, narrow)
+    ap_round = fx.ROUNDING_TO_AP[rounding]
+    mid = fx.rounding_mid_type(src.type, frac)
+    sat = "SAT_SYM" if (signed and narrow) else "SAT"
+    fe.emit("L1Quant", node, [src], src.shape, out, sat=sat,
+            types={"mid_t": mid.cpp(ap_round, "AP_WRAP")},
+            consts={})
+
+
+@handler("Relu")
+def _relu(fe: Frontend, node) -> None:
+    a = fe.as_act(node.input[0], node)
+    t = FixedType(a.type.signed, a.type.width, a.type.frac, 0, max(0, a.type.int_max))
+    fe.emit("L1Relu", node, [a], a.shape, t)
+
+
+def _bcast_tables(a_shape, b_shape, node):
+    try:
+        out_shape = np.broadcast_shapes(a_shape, b_shape)
+    except ValueError as exc:
+        raise ConversionError(f"node {node.name!r} ({node.op_type}): shapes {a_shape} and {b_shape} "
+                              f"do not broadcast") from exc
+    a_idx = np.broadcast_to(np.arange(int(np.prod(a_shape))).reshape(a_shape), out_shape).ravel()
+    b_idx = np.broadcast_to(np.arange(int(np.prod(b_shape))).reshape(b_shape), out_shape).ravel()
+    return out_shape, a_idx, b_idx
+
+
+def _elementwise(fe: Frontend, node, cls: str, typefn, npfn) -> None:
+    ta, tb = fe.get(node.input[0], node), fe.get(node.input[1], node)
+    if isinstance(ta, Const) and isinstance(tb, Const):
+        fe.tensors[node.output[0]] = Const(npfn(ta.value, tb.value))
+        return
+    a, b = fe.as_act(node.input[0], node), fe.as_act(node.input[1], node)
+    out_shape, a_idx, b_idx = _bcast_tables(a.shape, b.shape, node)
+    t = typefn(a.type, b.type)
+    _check_lsbs(node, t)
+    fe.emit(cls, node, [a, b], out_shape, t,
+            consts={"n_a": int(np.prod(a.shape)), "n_b": int(np.prod(b.shape))},
+            tables={"a_idx": ("int", a_idx), "b_idx": ("int", b_idx)})
+
+
+@handler("Add")
+def _add(fe: Frontend, node) -> None:
+    _elementwise(fe, node, "L1Add", fx.add_type, np.add)
+
+
+@handler("Mul")
+def _mul(fe: Frontend, node) -> None:
+    _elementwise(fe, node, "L1Mul", fx.mul_type, np.multiply)
+
+
+@handler("MatMul")
+def _matmul(fe: Frontend, node) -> None:
+    ta, tb = fe.get(node.input[0], node), fe.get(node.input[1], node)
+    if isinstance(ta, Const) and isinstance(tb, Const):
+        fe.tensors[node.output[0]] = Const(np.matmul(ta.value, tb.value))
+        return
+    a, b = fe.as_act(node.input[0], node), fe.as_act(node.input[1], node)
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        raise ConversionError(f"MatMul node {node.name!r}: 1-D operands {a.shape} @ {b.shape} are not supported")
+    m, k = a.shape[-2:]
+    k2, p = b.shape[-2:]
+    if k != k2:
+        raise ConversionError(f"MatMul node {node.name!r}: contraction {a.shape} @ {b.shape} does not match")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError as exc:
+        raise ConversionError(f"MatMul node {node.name!r}: batch dims {a.shape} @ {b.shape} do not broadcast") from exc
+    a_off = np.broadcast_to(np.arange(int(np.prod(a.shape[:-2]))).reshape(a.shape[:-2]), batch).ravel() * (m * k)
+    b_off = np.broadcast_to(np.arange(int(np.prod(b.shape[:-2]))).reshape(b.shape[:-2]), batch).ravel() * (k * p)
+    t = fx.mul_type(a.type, b.type, n_terms=k)
+    _check_lsbs(node, t)
+    out_shape = tuple(batch) + (m, p)
+    fe.emit("L1MatMul", node, [a, b], out_shape, t,
+            consts={"n_a": int(np.prod(a.shape)), "n_b": int(np.prod(b.shape)), "n_batch": int(np.prod(batch)),
+                    "n_m": int(m), "n_k": int(k), "n_p": int(p)},
+            types={"accum_t": fx.plain(t).cpp()},
+            tables={"a_off": ("int", a_off), "b_off": ("int", b_off)})
+
+
+@handler("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Gather", "Identity")
+def _layout(fe: Frontend, node) -> None:
+    src = fe.get(node.input[0], node)
+    if isinstance(src, Const):
+        fe.tensors[node.output[0]] = Const(_np_layout(fe, node, src.value))
+        return
+    idx = _np_layout(fe, node, np.arange(int(np.prod(src.shape))).reshape(src.shape))
+    fe.emit("L1Permute", node, [src], idx.shape, src.type, consts={"n_in": int(np.prod(src.shape))},
+            tables={"idx": ("int", idx.ravel())})
+
+
+@handler("Concat")
+def _concat(fe: Frontend, node) -> None:
+    axis = _attr(node, "axis", 0)
+    parts = [fe.get(n, node) for n in node.input]
+    if all(isinstance(p, Const) for p in parts):
+        fe.tensors[node.output[0]] = Const(np.concatenate([p.value for p in parts], axis=axis))
+        return
+    acts = [fe.as_act(n, node) for n in node.input]
+    cur = acts[0]
+    for i, b in enumerate(acts[1:]):
+        a = cur
+        ia = np.arange(int(np.prod(a.shape))).reshape(a.shape)
+        ib = np.arange(int(np.prod(b.shape))).reshape(b.shape)
+        idx = np.concatenate([ia, ib], axis=axis)
+        src = np.concatenate([np.zeros(a.shape, np.int64), np.ones(b.shape, np.int64)], axis=axis)
+        t = fx.union_type(a.type, b.type)
+        last = i == len(acts) - 2
+        sub = node if last else onnx.helper.make_node("Concat", [], [f"{node.output[0]}__part{i}"],
+                                                      name=f"{node.name}_part{i}")
+        fe.emit("L1Concat", sub, [a, b], idx.shape, t,
+                consts={"n_a": int(np.prod(a.shape)), "n_b": int(np.prod(b.shape))},
+                tables={"idx": ("int", idx.ravel()), "src": ("int", src.ravel())})
+        cur = fe.tensors[sub.output[0]]
+
+
+@handler("FirmwareSoftmax")
+def _softmax(fe: Frontend, node) -> None:
+    from l1tagger.qat.softmax import SoftmaxSpec
+
+    spec = SoftmaxSpec.from_json(_attr(node, "spec"))
+    topk = int(_attr(node, "topk", 0))
+    x = fe.as_act(node.input[0], node)
+    msk = fe.as_act(node.input[1], node) if len(node.input) > 1 and node.input[1] else None
+    if not x.type.signed or x.type.frac != spec.in_frac or x.type.width > spec.in_bits:
+        raise ConversionError(
+            f"FirmwareSoftmax node {node.name!r}: input type {x.type.describe()} is not the spec's logit grid "
+            f"s{spec.in_bits}.{spec.in_frac} (a Quant node with scale 2^-in_frac must precede the softmax)")
+    if spec.in_frac < 0 or spec.out_frac < 0:
+        raise ConversionError(f"FirmwareSoftmax node {node.name!r}: negative in_frac/out_frac is not supported")
+    n = int(x.shape[-1])
+    rows = int(np.prod(x.shape[:-1]))
+    if msk is None:  # no key mask (e.g. Linformer-projected keys): every key is real
+        ones = f"{node.name}__all_keys"
+        fe.tensors[ones] = Const(np.ones((1,), np.float64))
+        msk = fe.as_act(ones, node)
+    _, _, mask_idx = _bcast_tables(x.shape, msk.shape, node)
+    if len(mask_idx) != rows * n:
+        raise ConversionError(f"FirmwareSoftmax node {node.name!r}: mask {msk.shape} does not broadcast to "
+                              f"the logits {x.shape}")
+    exp_t, inv_t = spec.exp_table(), spec.inv_table()
+    out = FixedType(False, spec.out_bits, spec.out_frac)
+    rounding = {"floor": 0, "half_up": 1, "half_even": 2}[spec.rounding]
+    fe.emit("L1Softmax", node, [x, msk], x.shape, out,
+            consts={"n_rows": rows, "n_cols": n, "n_mask": int(np.prod(msk.shape)), "topk": topk,
+                    "in_bits": spec.in_bits, "in_frac": spec.in_frac, "in_min": spec.in_min,
+                    "exp_shift": spec.exp_shift, "exp_n": len(exp_t), "inv_shift": spec.inv_shift,
+                    "inv_n": len(inv_t), "product_shift": spec.product_shift, "rounding": rounding,
+                    "out_max": spec.out_max, "out_frac": spec.out_frac},
+            types={"q_t": f"ap_int<{spec.in_bits + 1}>",
+                   "scaled_t": f"ap_fixed<{spec.in_bits + 1 + spec.in_frac},{spec.in_bits + 1}>",
+                   "exp_t": f"ap_uint<{int(exp_t.max()).bit_length() or 1}>",
+                   "sum_t": f"ap_uint<{spec.sum_bits(n)}>",
+                   "inv_t": f"ap_uint<{max(1, int(inv_t.max()).bit_length())}>",
+                   "out_int_t": f"ap_uint<{spec.out_bits}>",
+                   "out_wide_t": f"ap_ufixed<{spec.out_bits + spec.out_frac},{spec.out_bits}>"},
+            tables={"mask_idx": ("int", mask_idx), "exp_table": ("long long", exp_t),
+                    "inv_table": ("long long", inv_t)})
+    fe.softmax_layers.append({"layer": fe.layer_of_tensor[node.output[0]], "node": node.name, "topk": topk,
+                              "spec": spec.to_dict(), "shape": list(x.shape[1:]),
+                              "table_digest": spec.table_digest()})
+
+
+# ----------------------------------------------------------------------------------------------- driver
+def input_type(model, name: str) -> tuple[FixedType, str, str, str]:
+    """(type, rounding, saturation, role) of a graph input: the grid of the Quant node(s) that read it, or a
+    1-bit unsigned 0/1 mask when no Quant node reads it."""
+    consumers = model.find_consumers(name) or []
+    quants = [c for c in consumers if c.op_type == "Quant"]
+    if not quants:
+        return FixedType(False, 1, 0), "TRN", "SAT", "mask"
+    fe = Frontend(model)
+    for init in model.graph.initializer:
+        fe.tensors[init.name] = Const(np.asarray(onnx.numpy_helper.to_array(init), np.float64))
+    params = {_quant_params(fe, q) for q in quants}
+    if len(params) != 1:
+        raise ConversionError(f"graph input {name!r} is read by Quant nodes with different grids {sorted(params)}")
+    bits, frac, signed, narrow, rounding = params.pop()
+    t = fx.quant_type(bits, frac, signed, narrow)
+    return (t, fx.AP_TO_HLS4ML_ROUND[fx.ROUNDING_TO_AP[rounding]], "SAT_SYM" if (signed and narrow) else "SAT",
+            "features")
+
+
+def build_layer_list(model) -> Frontend:
+    """Walk the (batch-1) cleaned QONNX graph and return the filled :class:`Frontend`."""
+    fe = Frontend(model)
+    for init in model.graph.initializer:
+        fe.tensors[init.name] = Const(np.asarray(onnx.numpy_helper.to_array(init), np.float64))
+    for vi in model.graph.input:
+        if vi.name in fe.tensors:
+            continue
+        shape = tuple(int(d) for d in model.get_tensor_shape(vi.name))
+        if not shape or shape[0] != 1:
+            raise ConversionError(f"graph input {vi.name!r} must have batch size 1, has shape {shape}")
+        t, rnd, sat, role = input_type(model, vi.name)
+        lname = _sanitize(vi.name)
+        fe.layers.append({"class_name": "InputLayer", "name": lname, "input_shape": list(shape[1:]),
+                          "outputs": [lname]})
+        fe.inputs.append(lname)
+        fe.input_types[lname] = {"type": t, "round": rnd, "sat": sat, "role": role, "onnx": vi.name}
+        fe.tensors[vi.name] = Act(lname, shape, t)
+        fe.layer_of_tensor[vi.name] = lname
+    for node in model.graph.node:
+        fn = HANDLERS.get(node.op_type)
+        if fn is None:
+            raise ConversionError(f"unsupported op {node.op_type!r} in node {node.name!r}: the l1tagger hls4ml "
+                                  f"converter implements only {sorted(HANDLERS)}")
+        try:
+            fn(fe, node)
+        except ConversionError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError) as exc:  # malformed attributes / shapes
+            raise ConversionError(f"node {node.name!r} ({node.op_type}) cannot be converted: {exc}") from exc
+    for out in model.graph.output:
+        t = fe.tensors.get(out.name)
+        if not isinstance(t, Act):
+            raise ConversionError(f"graph output {out.name!r} is not computed from the inputs")
+    return fe
+
+

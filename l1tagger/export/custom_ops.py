@@ -1,0 +1,104 @@
+"""qonnx custom ops of the ``l1tagger.export.custom_ops`` ONNX domain.
+
+qonnx 1.0.0 resolves a node's domain as a Python module path (``qonnx.custom_op.registry.resolve_domain``), imports
+it and looks the op type up in the module's ``__all__`` (class name = op type, optional ``_vN`` version suffix).
+Nodes exported with ``domain="l1tagger.export.custom_ops"`` therefore execute in ``qonnx.core.onnx_exec`` through
+the classes below, with no registration call needed.
+
+FirmwareSoftmax(logits, [mask]) -> weights
+    attributes: ``spec`` (JSON of :class:`l1tagger.qat.softmax.SoftmaxSpec`), ``topk`` (int, 0 = off)
+    logits are float values on the spec's input grid; the output is float o * 2^-out_frac where o is
+    :func:`l1tagger.qat.softmax.softmax_int`. Off-grid or out-of-range logits raise DataError: there is no
+    float fallback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
+
+from l1tagger.errors import ConfigError, DataError
+from l1tagger.qat.softmax import ONNX_DOMAIN, SoftmaxSpec, softmax_int
+
+__all__ = ["FirmwareSoftmax"]
+
+DOMAIN = ONNX_DOMAIN
+
+
+def spec_of_node(node) -> tuple[SoftmaxSpec, int]:
+    """(SoftmaxSpec, topk) of a FirmwareSoftmax NodeProto; ConfigError naming the node when malformed."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if "spec" not in attrs:
+        raise ConfigError(f"FirmwareSoftmax node {node.name!r} has no 'spec' attribute")
+    raw = attrs["spec"]
+    try:
+        spec = SoftmaxSpec.from_json(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except ConfigError as exc:
+        raise ConfigError(f"FirmwareSoftmax node {node.name!r}: {exc}") from exc
+    topk = int(attrs.get("topk", 0))
+    if topk < 0:
+        raise ConfigError(f"FirmwareSoftmax node {node.name!r}: topk must be >= 0, got {topk}")
+    return spec, topk
+
+
+def grid_to_int(x: np.ndarray, frac: int, what: str) -> np.ndarray:
+    """Exact integer image x * 2^frac of a float array; DataError when any value is off the grid."""
+    scaled = np.asarray(x, dtype=np.float64) * (2.0**frac)
+    q = np.round(scaled)
+    if not np.array_equal(q, scaled):
+        idx = tuple(int(i) for i in np.argwhere(q != scaled)[0])
+        raise DataError(f"{what}: value {float(np.asarray(x)[idx])!r} at {idx} is off the grid 2^-{frac}")
+    return q.astype(np.int64)
+
+
+class FirmwareSoftmax(CustomOp):
+    """The bit-exact firmware softmax (docs/firmware_softmax.md) as a qonnx-executable node."""
+
+    def get_nodeattr_types(self):
+        return {"spec": ("s", True, ""), "topk": ("i", False, 0)}
+
+    def spec(self) -> tuple[SoftmaxSpec, int]:
+        return spec_of_node(self.onnx_node)
+
+    def make_shape_compatible_op(self, model):
+        node = self.onnx_node
+        return helper.make_node("Identity", [node.input[0]], [node.output[0]])
+
+    def infer_node_datatype(self, model):
+        self.spec()  # validates the attribute
+        # values o * 2^-out_frac; the unsigned Quant node that follows declares the fixed-point type
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+
+    def execute_node(self, context, graph):
+        node = self.onnx_node
+        spec, topk = self.spec()
+        logits = context[node.input[0]]
+        mask = context[node.input[1]] if len(node.input) > 1 and node.input[1] else None
+        q = grid_to_int(logits, spec.in_frac, f"FirmwareSoftmax node {node.name!r} input {node.input[0]!r}")
+        if mask is not None:
+            try:
+                mask = np.broadcast_to(np.asarray(mask) != 0, q.shape)
+            except ValueError as exc:
+                raise DataError(
+                    f"FirmwareSoftmax node {node.name!r}: mask shape {np.shape(mask)} does not broadcast to "
+                    f"logits shape {q.shape}"
+                ) from exc
+        try:
+            o = softmax_int(q, mask, topk, spec)
+        except DataError as exc:
+            raise DataError(f"FirmwareSoftmax node {node.name!r}: {exc}") from exc
+        context[node.output[0]] = (o.astype(np.float64) * spec.out_scale).astype(np.float32)
+
+    def verify_node(self):
+        info = []
+        try:
+            spec, topk = self.spec()
+            info.append(f"FirmwareSoftmax spec ok: {spec.to_json()}, topk={topk}")
+        except ConfigError as exc:
+            info.append(str(exc))
+        if len(self.onnx_node.input) not in (1, 2):
+            info.append("FirmwareSoftmax takes 1 or 2 inputs (logits, mask)")
+        return info

@@ -1,0 +1,56 @@
+"""Particle kinematics in the model's order (for maps and per-particle analysis), and exclusive subjets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l1tagger.data.jetset import PID_FLAGS, JetSet
+from l1tagger.features.particle import jet_axis
+from l1tagger.models.ordering import particle_order
+from l1tagger.physics import kinematics as kin
+
+
+def ordered_kinematics(jets: JetSet, n_particles: int, ordering: str) -> dict:
+    """deta, dphi, pt, pid (n,N,5), is_lepton, mask, order (n,N) in the order and truncation the model sees."""
+    order = particle_order(jets, ordering, n_keep=n_particles)
+    take = np.take_along_axis
+    p4 = take(jets.p4.astype(np.float64), order[..., None], axis=1)
+    mask = take(jets.mask, order, axis=1)
+    pid = take(jets.pid, order[..., None], axis=1)
+    P = p4.shape[1]
+    if P < n_particles:
+        p4 = np.pad(p4, ((0, 0), (0, n_particles - P), (0, 0)))
+        mask = np.pad(mask, ((0, 0), (0, n_particles - P)))
+        pid = np.pad(pid, ((0, 0), (0, n_particles - P), (0, 0)))
+        order = np.pad(order, ((0, 0), (0, n_particles - P)), constant_values=-1)
+    p4, mask, pid, order = p4[:, :n_particles], mask[:, :n_particles], pid[:, :n_particles], order[:, :n_particles]
+    _, jeta, jphi, _ = jet_axis(jets.p4.astype(np.float64), jets.mask)
+    px, py, pz = p4[..., 0], p4[..., 1], p4[..., 2]
+    deta = np.where(mask, kin.eta(px, py, pz) - jeta[:, None], 0.0)
+    dphi = np.where(mask, kin.delta_phi(kin.phi(px, py), jphi[:, None]), 0.0)
+    lep = (pid[..., PID_FLAGS.index("isElectron")] | pid[..., PID_FLAGS.index("isMuon")]).astype(bool) & mask
+    return {"deta": deta, "dphi": dphi, "pt": np.where(mask, kin.pt(px, py), 0.0), "pid": pid,
+            "is_lepton": lep, "mask": mask, "p4": p4, "order": order}
+
+
+def exclusive_subjets(p4: np.ndarray, mask: np.ndarray, n_subjets: int) -> np.ndarray:
+    """(n, N) subjet index per particle from exclusive kT reclustering to n_subjets (0 = hardest), -1 padded."""
+    import fastjet
+
+    out = np.full(mask.shape, -1, np.int64)
+    jdef = fastjet.JetDefinition(fastjet.kt_algorithm, 10.0)
+    for j in range(p4.shape[0]):
+        idx = np.flatnonzero(mask[j])
+        if idx.size == 0:
+            continue
+        parts = []
+        for i in idx:
+            pj = fastjet.PseudoJet(*map(float, p4[j, i]))
+            pj.set_user_index(int(i))
+            parts.append(pj)
+        cs = fastjet.ClusterSequence(parts, jdef)
+        subs = sorted(cs.exclusive_jets(min(n_subjets, idx.size)), key=lambda s: -s.pt())
+        for s_i, s in enumerate(subs):
+            for c in s.constituents():
+                out[j, c.user_index()] = s_i
+    return out

@@ -1,0 +1,106 @@
+"""``interpret(model, jets, out_dir)``: record attention on a dataset and write every figure (PNG + JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from l1tagger.data.jetset import JetSet
+from l1tagger.interpret import analysis as A
+from l1tagger.interpret import plots
+from l1tagger.interpret.kinematics import exclusive_subjets, ordered_kinematics
+from l1tagger.models.tagger import recording
+from l1tagger.training.inputs import build_inputs
+from l1tagger.utils.atomic import atomic_write_json
+
+
+def record(model, jets: JetSet, batch_size: int = 256) -> list[dict]:
+    """Per layer dict of concatenated numpy recordings (weights, particle_weights, qk, u) over ``jets``."""
+    cfg = model.train_config.model
+    inputs, _ = build_inputs(jets, cfg, model.feature_scaler)
+    device = next(model.parameters()).device
+    model.eval()
+    chunks: list[list[dict]] = []
+    with torch.no_grad(), recording(model):
+        for i in range(0, len(inputs), batch_size):
+            x, m, p = inputs.tensors(slice(i, i + batch_size), device)
+            model(x, m, p)
+            chunks.append(model.attention_records())
+    layers = []
+    for li, rec in enumerate(chunks[0]):
+        out = {"layer": rec["layer"]}
+        for key in ("weights", "particle_weights", "qk", "u"):
+            out[key] = None if rec[key] is None else np.concatenate([c[li][key] for c in chunks])
+        layers.append(out)
+    return layers
+
+
+def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3) -> dict:
+    """Write attention maps, binarity, |qk| vs |U|, lepton and subjet attention for ``model`` on ``jets``."""
+    cfg = model.train_config.model
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layers = record(model, jets)
+    kin = ordered_kinematics(jets, cfg.n_particles, cfg.ordering)
+    mask, labels, names = kin["mask"], jets.labels, list(jets.class_names)
+    summary: dict = {"attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
+                     "n_jets": len(jets), "layers": {}, "figures": {}}
+    subjet = exclusive_subjets(kin["p4"], mask, n_subjets)
+    for L in layers:
+        name = L["layer"]
+        s: dict = {}
+        # 2. binarity, overall and per class
+        series = {}
+        per_class = {}
+        for c, cname in enumerate(names):
+            sel = labels == c
+            if sel.any():
+                b = A.binarity(L["weights"][sel], mask[sel])
+                series[cname] = b["top1_hist"]
+                per_class[cname] = {k: b[k] for k in ("frac_top1_above", "top1_mean", "entropy_mean")}
+        b_all = A.binarity(L["weights"], mask)
+        s["binarity"] = {k: v for k, v in b_all.items() if not k.endswith("hist")} | {"per_class": per_class}
+        summary["figures"][f"{name}.top1"] = plots.hist_panel(
+            out / f"{name}_top1.png", series, "largest weight in the row",
+            f"{name}: top-1 weight ({cfg.attention}); frac>0.9 = {b_all['frac_top1_above']:.2f}",
+            {"summary": s["binarity"]})
+        summary["figures"][f"{name}.entropy"] = plots.hist_panel(
+            out / f"{name}_entropy.png", {"all": b_all["entropy_hist"]}, "row entropy [nats]",
+            f"{name}: row entropy (max {b_all['entropy_max_possible']:.2f})")
+        # 3. |qk| vs |U|
+        if L["u"] is not None:
+            r = A.logit_ratio(L["qk"], L["u"], mask)
+            s["qk_vs_u"] = {k: v for k, v in r.items() if not k.endswith("hist")}
+            summary["figures"][f"{name}.ratio"] = plots.hist_panel(
+                out / f"{name}_qk_over_u.png", {"log10 |qk|/|U|": r["log10_ratio_hist"]}, "log10 |q·k| / |U|",
+                f"{name}: dominant term {r['dominant']} (frac |qk|>|U| = {r['frac_qk_dominates']:.2f})",
+                {"summary": s["qk_vs_u"]})
+        # 4. leptons and subjets (per-particle weights)
+        pw = L["particle_weights"]
+        lep = A.lepton_attention(pw, mask, kin["is_lepton"], labels, names)
+        s["lepton"] = lep
+        if lep["per_class"]:
+            summary["figures"][f"{name}.lepton"] = plots.bar_panel(
+                out / f"{name}_lepton.png",
+                {c: {"attention to lepton": v["attention_to_lepton"], "uniform": v["uniform_expectation"]}
+                 for c, v in lep["per_class"].items()},
+                "mean attention received", f"{name}: lepton (no particle-type input: {cfg.features})", lep)
+        sj = A.subjet_attention(pw, mask, subjet, labels, names, n_subjets)
+        s["subjets"] = sj
+        summary["figures"][f"{name}.subjets"] = plots.bar_panel(
+            out / f"{name}_subjets.png",
+            {c: {f"subjet {i + 1}": v["attention_mass"][i] for i in range(n_subjets)} for c, v in sj["per_class"].items()},
+            "attention mass", f"{name}: attention per exclusive-kT subjet", sj)
+        # 1. maps for the first jets of each class
+        for c, cname in enumerate(names):
+            for j in np.flatnonzero(labels == c)[:map_jets]:
+                for h in range(pw.shape[1]):
+                    key = f"{name}.map.{cname}.jet{j}.h{h}"
+                    summary["figures"][key] = plots.attention_map(
+                        out / "maps" / f"{name}_{cname}_jet{j}_h{h}.png", kin["deta"][j], kin["dphi"][j],
+                        kin["pt"][j], kin["pid"][j], mask[j], pw[j, h], title=f"{cname} jet {j}, {name} head {h}")
+        summary["layers"][name] = s
+    atomic_write_json(out / "summary.json", summary)
+    return summary

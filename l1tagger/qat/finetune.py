@@ -1,0 +1,223 @@
+"""Quantization-aware fine-tuning of a float checkpoint with a recipe, and the float-vs-quantized comparison.
+
+    qat_finetune(checkpoint, recipe, train_jets, val_jets, QATConfig(...)) -> QATResult
+
+1. load the float model (``l1tagger.training.load_checkpoint``: config, feature scaling and class names travel
+   with it); build its quantized twin through ``QuantOps(recipe)`` and load the float weights;
+2. calibrate the runtime-statistics scales on a few training batches; evaluate (post-training quantization);
+3. fine-tune with AdamW (straight-through gradients, bit-exact firmware softmax in the forward pass), keeping the
+   epoch with the lowest validation loss;
+4. evaluate float and quantized models on the validation jets with the same metrics (accuracy, macro AUC,
+   background rejection).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from l1tagger.errors import ConfigError
+from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
+from l1tagger.qat.recipe import Recipe, load_recipe
+
+
+@dataclass
+class QATConfig:
+    """Fine-tuning settings.
+
+    epochs:         QAT epochs (0 = post-training quantization only: calibrate and evaluate)
+    batch_size:     jets per step
+    lr:             AdamW learning rate (smaller than float training: the weights start trained)
+    weight_decay:   AdamW weight decay
+    calib_batches:  training batches run in train mode (no gradients) to initialise activation scales
+    seed:           shuffling and initialisation seed
+    num_threads:    torch CPU threads
+    """
+
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    calib_batches: int = 8
+    seed: int = 1
+    num_threads: int = 1
+
+    def validate(self) -> "QATConfig":
+        for k in ("batch_size", "num_threads", "calib_batches"):
+            if int(getattr(self, k)) <= 0:
+                raise ConfigError(f"QAT {k} must be a positive integer, got {getattr(self, k)!r}")
+        if int(self.epochs) < 0:
+            raise ConfigError(f"QAT epochs must be >= 0, got {self.epochs}")
+        if not self.lr > 0:
+            raise ConfigError(f"QAT lr must be > 0, got {self.lr}")
+        return self
+
+
+@dataclass
+class QATResult:
+    recipe: Recipe
+    float_model: nn.Module
+    model: nn.Module
+    float_metrics: dict
+    ptq_metrics: dict
+    qat_metrics: dict
+    history: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-ready float vs quantized comparison."""
+
+        def pick(m):
+            return {"accuracy": m["accuracy"], "auc_macro": m["auc_macro"], "rejection": m.get("rejection")}
+
+        f, q = self.float_metrics, self.qat_metrics
+        return {
+            "recipe": self.recipe.name,
+            "float": pick(f),
+            "ptq": pick(self.ptq_metrics),
+            "qat": pick(q),
+            "accuracy_change": q["accuracy"] - f["accuracy"],
+            "relative_accuracy_change": (q["accuracy"] - f["accuracy"]) / max(f["accuracy"], 1e-12),
+            "auc_change": q["auc_macro"] - f["auc_macro"],
+            "history": self.history,
+        }
+
+
+def build_twin(float_model: nn.Module, recipe: Recipe) -> nn.Module:
+    """The quantized twin of a model from ``load_checkpoint`` (same config/scaler/class names attached)."""
+    from l1tagger.training.loop import build_network
+
+    tc = float_model.train_config
+    if tc.model_kind != "l1":
+        raise ConfigError(f"only L1 taggers (model_kind 'l1') have a quantized twin, not {tc.model_kind!r}")
+    ops = QuantOps(recipe)
+    q = build_network(tc, ops=ops)
+    ops.check_overrides_used()
+    load_float_state_dict(q, float_model.state_dict())
+    q.train_config = tc
+    q.feature_scaler = float_model.feature_scaler
+    q.class_names = list(float_model.class_names)
+    q.recipe = recipe
+    q.softmax_specs = dict(ops.softmax_specs)
+    return q
+
+
+#: stands in for the recipe when qat_finetune(recipe=None) fine-tunes the float model as a baseline
+FLOAT_BASELINE = Recipe(name="float+ft", rounding="half_even", kinds={}, softmax=None)  # type: ignore[arg-type]
+
+
+def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None = None,
+                 progress: bool = True) -> QATResult:
+    """Fine-tune the quantized twin (``recipe=None``: the float model itself, the fair baseline for the same
+    number of extra epochs) and evaluate float / before / after on ``val_jets``."""
+    from tqdm import tqdm
+
+    from l1tagger.training import build_inputs, evaluate, load_checkpoint
+    from l1tagger.training.loop import _epoch_eval
+
+    cfg = (cfg or QATConfig()).validate()
+    if recipe is not None and not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    fmodel = load_checkpoint(checkpoint)
+    if recipe is None:  # float baseline: the same extra fine-tuning without quantization
+        qmodel = copy.deepcopy(fmodel)
+        recipe = FLOAT_BASELINE
+    else:
+        qmodel = build_twin(fmodel, recipe)
+    tc = fmodel.train_config
+    tr, _ = build_inputs(train_jets, tc.model, fmodel.feature_scaler)
+    va, _ = build_inputs(val_jets, tc.model, fmodel.feature_scaler)
+    bs = cfg.batch_size
+    n_calib = min(cfg.calib_batches, math.ceil(len(tr) / bs))
+    calibrate(qmodel, [tr.tensors(slice(i * bs, (i + 1) * bs)) for i in range(n_calib)])
+    float_metrics = evaluate(fmodel, val_jets)
+    ptq_metrics = evaluate(qmodel, val_jets)
+
+    opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    x_all, m_all, p_all = tr.tensors()
+    y_all = torch.as_tensor(tr.labels)
+    steps = math.ceil(len(tr) / bs)
+    best_loss, _, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
+    best_state = copy.deepcopy(qmodel.state_dict())
+    history = [{"epoch": 0, "val_loss": best_loss}]
+    for epoch in range(cfg.epochs):
+        qmodel.train()
+        perm = torch.randperm(len(tr), generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        total = 0.0
+        for s in tqdm(range(steps), desc=f"QAT {recipe.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                      leave=False):
+            idx = perm[s * bs:(s + 1) * bs]
+            logits = qmodel(x_all[idx], m_all[idx], None if p_all is None else p_all[idx])
+            loss = nn.functional.cross_entropy(logits, y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(qmodel.parameters(), 1.0)
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        val_loss, val_acc, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(tr), "val_loss": val_loss,
+                        "val_accuracy": val_acc})
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, copy.deepcopy(qmodel.state_dict())
+    qmodel.load_state_dict(best_state)
+    qmodel.eval()
+    qat_metrics = evaluate(qmodel, val_jets)
+    return QATResult(recipe, fmodel, qmodel, float_metrics, ptq_metrics, qat_metrics, history)
+
+
+def qat_checkpoint(result: QATResult, qat_config: QATConfig) -> dict:
+    """A torch.save-able dict (tensors and JSON strings only: loads with weights_only=True)."""
+    import json
+
+    m = result.model
+    return {
+        "format": "l1tagger-qat-1",
+        "model": m.state_dict(),
+        "train_config": json.dumps(m.train_config.to_dict()),
+        "scaler": json.dumps(m.feature_scaler.to_dict()),
+        "class_names": json.dumps(list(m.class_names)),
+        "recipe": json.dumps(result.recipe.to_dict()),
+        "qat_config": json.dumps(asdict(qat_config)),
+        "softmax_specs": json.dumps(m.softmax_specs),
+    }
+
+
+def load_qat_checkpoint(path, recipe_path=None) -> nn.Module:
+    """Rebuild the quantized model from a QAT checkpoint (recipe from the checkpoint unless one is given)."""
+    import json
+    from pathlib import Path
+
+    from l1tagger.qat.recipe import parse_recipe
+    from l1tagger.training.config import TrainConfig
+    from l1tagger.training.inputs import FeatureScaler
+    from l1tagger.training.loop import build_network
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"QAT checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"cannot read QAT checkpoint {path}: {exc}") from None
+    if not isinstance(ck, dict) or ck.get("format") != "l1tagger-qat-1":
+        raise ConfigError(f"{path} is not an l1tagger QAT checkpoint")
+    recipe = load_recipe(recipe_path) if recipe_path else parse_recipe(json.loads(ck["recipe"]))
+    tc = TrainConfig.from_dict(json.loads(ck["train_config"]))
+    ops = QuantOps(recipe)
+    model = build_network(tc, ops=ops)
+    model.load_state_dict(ck["model"])
+    model.train_config = tc
+    model.feature_scaler = FeatureScaler.from_dict(json.loads(ck["scaler"]))
+    model.class_names = json.loads(ck["class_names"])
+    model.recipe = recipe
+    model.softmax_specs = dict(ops.softmax_specs)
+    return model.eval()
+
+
+__all__ = ["QATConfig", "QATResult", "qat_finetune", "build_twin", "qat_checkpoint", "load_qat_checkpoint"]

@@ -1,0 +1,208 @@
+"""``QuantOps``: the Brevitas op factory. Same contract as ``l1tagger.models.ops.FloatOps``, quantized layers.
+
+Every module returns plain float tensors whose values lie on a power-of-two fixed-point grid:
+
+* ``input_quant``: QuantIdentity with a *constant* scale 2^-frac (the documented preprocessing grid);
+* ``linear``: QuantLinear, fixed-point weights (learned power-of-two scale), quantized bias, output quantizer;
+* ``relu``: QuantReLU (unsigned); ``quant``/``matmul``/``add``/``mul``: the op followed by a QuantIdentity;
+* ``softmax``: QuantIdentity onto the softmax input grid (constant scale 2^-in_frac, in_bits wide) ->
+  :class:`l1tagger.qat.softmax.FirmwareSoftmax` -> QuantIdentity onto the output grid (unsigned, constant scale
+  2^-out_frac; idempotent on the softmax output, it declares the type in the exported graph).
+
+Learned scales use Brevitas' ``PowerOfTwoRestrictValue`` with an integer exponent, so every exported scale is an
+exact power of two. Activation rounding (half_even -> ROUND, floor -> FLOOR) comes from the recipe.
+
+The quantized twin has the float model's parameter names (``weight``/``bias`` of each linear); load a float
+checkpoint with :func:`load_float_state_dict`, then run :func:`calibrate` so the runtime-statistics scales settle.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from l1tagger.errors import ConfigError
+from l1tagger.qat.recipe import Recipe, QuantSpec, load_recipe, quantizer_class, resolve_output
+from l1tagger.qat.softmax import FirmwareSoftmax
+
+
+@functools.lru_cache(maxsize=None)
+def _injector(spec: QuantSpec, rounding_mode: str | None):
+    """The Brevitas injector for one QuantSpec (bit width, rounding, optional constant power-of-two scale)."""
+    from brevitas.inject.enum import FloatToIntImplType, ScalingImplType
+
+    cls, family = quantizer_class(spec.quantizer)
+    kw = {"bit_width": spec.bits}
+    if rounding_mode is not None:
+        kw["float_to_int_impl_type"] = FloatToIntImplType[rounding_mode]
+    if spec.frac is not None:
+        if family == "uact":
+            thr = 2.0 ** (spec.bits - spec.frac)  # unsigned power-of-two int scaling: scale = thr / 2^bits
+            kw.update(scaling_impl_type=ScalingImplType.CONST, min_val=0.0, max_val=thr)
+        elif family == "act":
+            thr = 2.0 ** (spec.bits - 1 - spec.frac)  # signed: scale = thr / 2^(bits-1)
+            kw.update(scaling_impl_type=ScalingImplType.CONST, min_val=-thr, max_val=thr)
+        else:
+            raise ConfigError(f"a constant grid (frac) is only supported for activation quantizers, not {spec.quantizer}")
+    return cls.let(**kw)
+
+
+def _act(spec: QuantSpec, rounding_mode: str):
+    from brevitas.nn import QuantIdentity
+
+    return QuantIdentity(act_quant=_injector(spec, rounding_mode), return_quant_tensor=False)
+
+
+class QuantBinary(nn.Module):
+    """fn(a, b) followed by an explicit output quantizer."""
+
+    def __init__(self, fn, out: nn.Module):
+        super().__init__()
+        self.fn = fn
+        self.out = out
+
+    def forward(self, a, b):
+        return self.out(self.fn(a, b))
+
+
+class QuantSoftmax(nn.Module):
+    """Input quantizer (grid of the spec) -> firmware softmax -> output quantizer (declares the output type)."""
+
+    def __init__(self, in_q: nn.Module, softmax: FirmwareSoftmax, out_q: nn.Module, max_keys: int, name: str):
+        super().__init__()
+        self.in_q = in_q
+        self.softmax = softmax
+        self.out_q = out_q
+        self.max_keys = int(max_keys)
+        self.layer_name = name
+
+    @property
+    def spec(self):
+        return self.softmax.spec
+
+    def forward(self, logits, key_mask=None):
+        if logits.shape[-1] > self.max_keys:
+            raise ConfigError(
+                f"softmax {self.layer_name!r} has rows of {logits.shape[-1]} keys but the recipe's "
+                f"softmax.max_keys = {self.max_keys}: the inverse table would not cover the sum"
+            )
+        return self.out_q(self.softmax(self.in_q(logits), key_mask))
+
+
+class QuantOps:
+    """Brevitas layers with bit widths from a recipe (a :class:`Recipe` or a path to ``quantize/*.yaml``)."""
+
+    quantized = True
+
+    def __init__(self, recipe: Recipe | str):
+        self.recipe = load_recipe(recipe) if not isinstance(recipe, Recipe) else recipe
+        self.used: set[str] = set()
+        self.softmax_specs: dict[str, dict] = {}
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def _mode(self) -> str:
+        return self.recipe.act_rounding_mode
+
+    def _out(self, name: str, kind: str) -> nn.Module:
+        self.used.add(name)
+        return _act(resolve_output(self.recipe, name, kind), self._mode)
+
+    def check_overrides_used(self) -> None:
+        """ConfigError naming any override whose layer name was never built (a typo in the recipe)."""
+        unused = sorted(set(self.recipe.overrides) - self.used)
+        if unused:
+            raise ConfigError(
+                f"recipe {self.recipe.name!r}: override(s) for unknown layer(s) {unused}; "
+                f"layers of this model: {sorted(self.used)[:20]}{' ...' if len(self.used) > 20 else ''}"
+            )
+
+    # ---------------------------------------------------------------- contract
+    def input_quant(self, name: str) -> nn.Module:
+        return self._out(name, "input")
+
+    def quant(self, name: str) -> nn.Module:
+        return self._out(name, "act")
+
+    def linear(self, name: str, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
+        from brevitas.nn import QuantLinear
+
+        o = self.recipe.overrides.get(name)
+        w = (o.weight if o and o.weight else None) or self.recipe.kinds["weight"]
+        b = (o.bias if o and o.bias else None) or self.recipe.kinds["bias"]
+        out = resolve_output(self.recipe, name, "act")
+        self.used.add(name)
+        return QuantLinear(
+            in_features,
+            out_features,
+            bias=bias,
+            weight_quant=_injector(w, None),
+            bias_quant=_injector(b, None) if bias else None,
+            output_quant=_injector(out, self._mode),
+            return_quant_tensor=False,
+        )
+
+    def relu(self, name: str) -> nn.Module:
+        from brevitas.nn import QuantReLU
+
+        self.used.add(name)
+        return QuantReLU(act_quant=_injector(resolve_output(self.recipe, name, "relu"), self._mode),
+                         return_quant_tensor=False)
+
+    def matmul(self, name: str) -> nn.Module:
+        return QuantBinary(torch.matmul, self._out(name, "matmul"))
+
+    def add(self, name: str) -> nn.Module:
+        return QuantBinary(torch.add, self._out(name, "add"))
+
+    def mul(self, name: str) -> nn.Module:
+        return QuantBinary(torch.mul, self._out(name, "mul"))
+
+    def softmax(self, name: str, topk: int = 0) -> nn.Module:
+        self.used.add(name)
+        o = self.recipe.overrides.get(name)
+        sm = o.softmax if o and o.softmax else self.recipe.softmax
+        spec = sm.spec()
+        self.softmax_specs[name] = spec.to_dict()
+        in_q = _act(QuantSpec("Int8ActPerTensorFixedPoint", spec.in_bits, spec.in_frac), self._mode)
+        out_q = _act(QuantSpec("Uint8ActPerTensorFixedPoint", spec.out_bits, spec.out_frac), "ROUND")
+        return QuantSoftmax(in_q, FirmwareSoftmax(spec, topk), out_q, sm.max_keys, name)
+
+
+# -------------------------------------------------------------------------------------------- model helpers
+def load_float_state_dict(qmodel: nn.Module, state_dict: dict) -> list[str]:
+    """Load a float model's weights into its quantized twin.
+
+    Every float key must exist in the twin with the same shape; the only keys left missing may be quantizer
+    state (scales, statistics). Returns the list of quantizer keys left at their initial values.
+    """
+    own = qmodel.state_dict()
+    extra = [k for k in state_dict if k not in own]
+    if extra:
+        raise ConfigError(f"float checkpoint has parameters the quantized twin lacks: {extra[:5]}")
+    for k, v in state_dict.items():
+        if tuple(own[k].shape) != tuple(v.shape):
+            raise ConfigError(f"parameter {k!r}: float shape {tuple(v.shape)} vs quantized {tuple(own[k].shape)}")
+    missing = [k for k in own if k not in state_dict]
+    bad = [k for k in missing if not _is_quantizer_key(k)]
+    if bad:
+        raise ConfigError(f"quantized twin parameters missing from the float checkpoint: {bad[:5]}")
+    qmodel.load_state_dict(state_dict, strict=False)
+    return missing
+
+
+def _is_quantizer_key(key: str) -> bool:
+    """Brevitas quantizer state: every such key passes through a ``*_quant`` proxy (act/weight/bias/output)."""
+    return any(p in key.split(".") for p in ("act_quant", "weight_quant", "bias_quant", "output_quant", "input_quant"))
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, batches: Iterable[tuple], forward=None) -> nn.Module:
+    """Run batches in training mode without gradients so runtime-statistics scales initialise, then eval()."""
+    model.train()
+    for b in batches:
+        (forward or model)(*b)
+    return model.eval()

@@ -1,0 +1,409 @@
+"""Resource and latency estimates from a cleaned QONNX graph, for when no synthesis tool has run.
+
+Everything here is an **estimate** (``source: "estimate"``) computed by the rules in :data:`RULES`, which are
+written into every output next to the numbers. A synthesis report (Vitis HLS, Vivado, Yosys) replaces these
+numbers where it exists (``l1tagger.report.page``), and the page says which is which.
+
+Widths come from the ``Quant`` nodes (bit width, signedness); a tensor that flows through layout ops (Transpose,
+Reshape, ...) keeps its width. A tensor is *constant* if it is a Quant of an initializer (a weight).
+
+Per layer (io_parallel, everything unrolled; reuse factor R divides the multipliers and sets II = R):
+
+* MatMul ``A (..., K) @ B (K, M)``: products = outputs x K (for a constant operand: rows x nonzero weights,
+  zero weights cost nothing); EBOPs = products x w_a x w_b (HGQ's effective bit operations).
+* Mul (masks, elementwise): products = output elements.
+* FirmwareSoftmax (``spec`` attribute): max tree, subtract, exp table, sum tree, inverse table, e x r products,
+  plus the rank comparators of top-k; tables sized from the spec.
+* Add, Relu: 1 LUT per output bit per element.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from l1tagger.errors import ConfigError, ConversionError
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "Identity"}
+
+
+@dataclass(frozen=True)
+class MappingRules:
+    """Tunable constants of the estimate (defaults documented in RULES).
+
+    var_dsp_min_width:   a product of two variables whose operands are both wider than this goes to DSP48E2
+    dsp_a_bits, dsp_b_bits: DSP48E2 multiplier port widths (27 x 18); wider products cascade
+    lut_per_ebop:        LUTs per EBOP for LUT-mapped products (HGQ: EBOPs ~ LUT + 55 DSP after P&R)
+    ebops_per_dsp:       the 55 of that relation, used for the single 'cost' number
+    t_add_ns:            delay of one adder/comparator level incl. routing; levels per cycle = floor(T / t_add)
+    lutram_max_bits:     tables up to this many bits are LUT ROMs (64x1 bits per LUT6 per read port), larger BRAM18
+    bram18_bits:         bits in one BRAM18 (18 Kb); a BRAM is dual ported: one copy serves 2 parallel reads
+    reuse_factor:        hls4ml reuse factor (1 = fully parallel, II = 1)
+    """
+
+    var_dsp_min_width: int = 8
+    dsp_a_bits: int = 27
+    dsp_b_bits: int = 18
+    lut_per_ebop: float = 1.0
+    ebops_per_dsp: float = 55.0
+    t_add_ns: float = 1.0
+    lutram_max_bits: int = 4096
+    bram18_bits: int = 18432
+    reuse_factor: int = 1
+
+
+RULES = [
+    "EBOPs = sum over multiplications of w_a * w_b (operand bit widths from Quant nodes); multiplications by a "
+    "constant zero are not counted (HGQ effective bit-operations).",
+    "Products with a constant operand -> LUTs (distributed arithmetic / shift-add, as da4ml and HLS do for small "
+    "constants): LUT = lut_per_ebop * EBOPs (HGQ: EBOPs ~ LUT + 55*DSP after place and route).",
+    "Products of two variables with both widths > var_dsp_min_width -> DSP48E2 (27x18; ceil(w1/27)*ceil(w2/18) "
+    "DSPs each); narrower ones -> LUT = w_a*w_b plus an adder of (w_a+w_b) bits per accumulation.",
+    "Add, Relu, comparators, subtractors: 1 LUT per output bit per element; layout ops and Quant: free.",
+    "Tables (softmax exp / inverse): depth*width <= lutram_max_bits -> LUT ROM, ceil(depth/64)*width LUT per parallel "
+    "read; larger -> BRAM18, ceil(depth*width/18432) per copy, one copy per 2 parallel reads.",
+    "Latency per layer (io_parallel): products 1 cycle; an adder/comparator tree of n inputs has ceil(log2 n) levels, "
+    "floor(T_clk / t_add_ns) levels per cycle (>= 1); LUT ROM 1 cycle, BRAM 2 cycles; Add/Relu/Mul 1 cycle; layout 0. "
+    "Total latency = critical path of the graph (parallel branches overlap); reuse factor R adds R-1 cycles per "
+    "MatMul and divides its multipliers by R.",
+    "II = reuse factor (io_parallel pipelines every layer; R = 1 gives a new event every cycle).",
+    "Graph inputs without a Quant node: only the particle mask, taken as 1 bit unsigned (0/1).",
+    "FF not estimated.",
+]
+
+
+@dataclass
+class LayerEstimate:
+    name: str
+    op: str
+    products: int = 0
+    widths: str = ""
+    ebops: float = 0.0
+    dsp: float = 0.0
+    lut: float = 0.0
+    bram18: float = 0.0
+    cycles: int = 0
+    rule: str = ""
+
+
+# ------------------------------------------------------------------------------------------- graph reading
+@dataclass
+class _T:
+    shape: tuple[int, ...] | None = None
+    bits: int | None = None
+    signed: bool = True
+    const: np.ndarray | None = None  # integer values of a quantized constant
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _load(model):
+    import onnx
+
+    if isinstance(model, (str, Path)):
+        if not Path(model).exists():
+            raise ConfigError(f"model file {model} does not exist")
+        model = onnx.load(str(model))
+    if not hasattr(model, "graph"):
+        raise ConfigError(f"expected an ONNX ModelProto or a path, got {type(model).__name__}")
+    return model
+
+
+def _shape_of(vi) -> tuple[int, ...] | None:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    dims = []
+    for i, d in enumerate(t.shape.dim):
+        dims.append(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1)  # symbolic batch -> 1
+    return tuple(dims)
+
+
+def _propagate_shape(node, ins: list[_T], consts: dict):
+    op = node.op_type
+    s = [t.shape for t in ins]
+    a = _attrs(node)
+    if op in ("Quant", "Relu", "Identity", "FirmwareSoftmax"):
+        return s[0]
+    if op in ("Add", "Mul"):
+        return tuple(np.broadcast_shapes(s[0], s[1]))
+    if op == "MatMul":
+        return tuple(np.broadcast_shapes(s[0][:-2], s[1][:-2])) + (s[0][-2], s[1][-1]) if len(s[1]) > 1 \
+            else s[0][:-1]
+    if op == "Transpose":
+        perm = a.get("perm", list(reversed(range(len(s[0])))))
+        return tuple(s[0][p] for p in perm)
+    if op == "Reshape":
+        target = [int(v) for v in consts[node.input[1]]]
+        out = [s[0][i] if v == 0 else v for i, v in enumerate(target)]
+        if -1 in out:
+            known = int(np.prod([v for v in out if v != -1]))
+            out[out.index(-1)] = int(np.prod(s[0])) // max(known, 1)
+        return tuple(out)
+    if op == "Flatten":
+        ax = a.get("axis", 1)
+        return (int(np.prod(s[0][:ax])), int(np.prod(s[0][ax:])))
+    if op in ("Squeeze", "Unsqueeze"):
+        axes = a.get("axes") or ([int(v) for v in consts[node.input[1]]] if len(node.input) > 1 else None)
+        if op == "Squeeze":
+            axes = [x % len(s[0]) for x in axes] if axes else [i for i, d in enumerate(s[0]) if d == 1]
+            return tuple(d for i, d in enumerate(s[0]) if i not in axes)
+        out = list(s[0])
+        for ax in sorted(x % (len(s[0]) + len(axes)) for x in axes):
+            out.insert(ax, 1)
+        return tuple(out)
+    if op == "Concat":
+        ax = a["axis"] % len(s[0])
+        out = list(s[0])
+        out[ax] = sum(x[ax] for x in s)
+        return tuple(out)
+    if op == "Slice":
+        starts, ends = consts[node.input[1]], consts[node.input[2]]
+        axes = consts[node.input[3]] if len(node.input) > 3 and node.input[3] else range(len(starts))
+        steps = consts[node.input[4]] if len(node.input) > 4 and node.input[4] else [1] * len(starts)
+        out = list(s[0])
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            out[int(ax)] = len(range(*slice(int(st), int(en), int(sp)).indices(out[int(ax)])))
+        return tuple(out)
+    if op == "Gather":
+        idx = np.asarray(consts[node.input[1]])
+        ax = a.get("axis", 0) % len(s[0])
+        return tuple(s[0][:ax]) + idx.shape + tuple(s[0][ax + 1:])
+    raise ConversionError(f"estimate: node {node.name!r}: op {op!r} is not in the l1tagger graph contract")
+
+
+# ------------------------------------------------------------------------------------------- cost rules
+def _levels(n: int) -> int:
+    return int(math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def _tree_cycles(n: int, period_ns: float, rules: MappingRules) -> int:
+    per_cycle = max(1, int(period_ns // rules.t_add_ns))
+    return int(math.ceil(_levels(n) / per_cycle))
+
+
+def _dsp_per_product(wa: int, wb: int, rules: MappingRules) -> int:
+    hi, lo = max(wa, wb), min(wa, wb)
+    return int(math.ceil(hi / rules.dsp_a_bits) * math.ceil(lo / rules.dsp_b_bits))
+
+
+def _var_products(n: int, wa: int, wb: int, acc_terms: int, rules: MappingRules) -> tuple[float, float, str]:
+    """(dsp, lut, mapping) of n variable x variable products feeding accumulations of acc_terms terms."""
+    if min(wa, wb) > rules.var_dsp_min_width:
+        return n * _dsp_per_product(wa, wb, rules), 0.0, "DSP48E2"
+    adders = n * (acc_terms - 1) / max(acc_terms, 1) * (wa + wb)
+    return 0.0, n * wa * wb * rules.lut_per_ebop + adders, "LUT"
+
+
+def _table(depth: int, width: int, reads: int, rules: MappingRules) -> tuple[float, float, int, str]:
+    """(lut, bram18, cycles, kind) for a ROM of depth x width read `reads` times in parallel."""
+    if depth * width <= rules.lutram_max_bits:
+        return reads * math.ceil(depth / 64) * width, 0.0, 1, "LUT ROM"
+    return 0.0, math.ceil(reads / 2) * math.ceil(depth * width / rules.bram18_bits), 2, "BRAM18"
+
+
+#: widths of graph inputs that carry no Quant node (the 0/1 particle mask): unsigned, this many bits
+UNQUANTIZED_INPUT_BITS = {"mask": 1}
+
+
+def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None = None,
+                   input_bits: dict[str, int] | None = None) -> dict:
+    """Estimate per layer and in total. ``model``: ONNX ModelProto or path of a cleaned QONNX graph.
+
+    input_bits: widths of graph inputs without a Quant node (default: ``mask`` is 1 bit); any other unquantized
+    operand of an arithmetic node is an error naming the node.
+    """
+    rules = rules or MappingRules()
+    input_bits = UNQUANTIZED_INPUT_BITS if input_bits is None else input_bits
+    if clock_mhz <= 0:
+        raise ConfigError(f"clock_mhz must be > 0, got {clock_mhz}")
+    if rules.reuse_factor < 1:
+        raise ConfigError(f"reuse_factor must be >= 1, got {rules.reuse_factor}")
+    period = 1e3 / clock_mhz
+    model = _load(model)
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
+    known_shapes = {vi.name: _shape_of(vi) for vi in list(g.input) + list(g.value_info) + list(g.output)}
+    tensors: dict[str, _T] = {}
+    for vi in g.input:
+        if vi.name not in consts:
+            bits = input_bits.get(vi.name)
+            tensors[vi.name] = _T(shape=known_shapes.get(vi.name), bits=bits, signed=bits is None)
+    for name, arr in consts.items():
+        tensors[name] = _T(shape=tuple(arr.shape), const=np.asarray(arr))
+    ready: dict[str, int] = {name: 0 for name in tensors}  # tensor -> cycle when available
+    layers: list[LayerEstimate] = []
+    for node in g.node:
+        if node.op_type == "Constant":
+            continue
+        ins = []
+        for name in node.input:
+            if name == "":
+                ins.append(_T())
+                continue
+            if name not in tensors:
+                raise ConversionError(f"estimate: node {node.name!r} reads {name!r}, which no earlier node produces "
+                                      "(graph not topologically sorted?)")
+            ins.append(tensors[name])
+        out = _T()
+        try:
+            out.shape = known_shapes.get(node.output[0]) or _propagate_shape(node, ins, consts)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConversionError(f"estimate: cannot infer the shape of node {node.name!r} ({node.op_type}): {exc}") \
+                from None
+        start = max((ready.get(n, 0) for n in node.input if n), default=0)
+        est = LayerEstimate(name=node.name or node.output[0], op=node.op_type)
+        op = node.op_type
+        if op == "Quant":
+            a = _attrs(node)
+            bits = consts.get(node.input[3])
+            if bits is None:
+                raise ConversionError(f"estimate: Quant node {node.name!r} has a non-constant bit width")
+            out.bits, out.signed = int(np.asarray(bits).ravel()[0]), bool(a.get("signed", 1))
+            if ins[0].const is not None:
+                scale = np.asarray(consts[node.input[1]], np.float64)
+                out.const = np.round(np.asarray(ins[0].const, np.float64) / scale)
+            est = None
+        elif op in LAYOUT_OPS:
+            out.bits, out.signed = ins[0].bits, ins[0].signed
+            if ins[0].const is not None and op in ("Transpose", "Reshape", "Identity"):
+                out.const = ins[0].const.transpose(_attrs(node).get("perm")) if op == "Transpose" \
+                    else ins[0].const.reshape(out.shape) if op == "Reshape" else ins[0].const
+            est = None
+        elif op == "MatMul":
+            _matmul(est, node, ins, out, rules, period)
+        elif op == "Mul":
+            _mul(est, node, ins, out, rules)
+        elif op in ("Add", "Relu"):
+            w = max(t.bits or 0 for t in ins if t.shape is not None) + (1 if op == "Add" else 0)
+            n = int(np.prod(out.shape[1:]))
+            est.lut, est.cycles, est.widths = n * w, 1, f"{w} bit"
+            est.rule = f"{n} elements x {w} bits -> 1 LUT per bit"
+            out.bits = w
+        elif op == "FirmwareSoftmax":
+            _softmax(est, node, ins, out, rules, period)
+        else:
+            raise ConversionError(f"estimate: node {node.name!r}: op {op!r} is not in the l1tagger graph contract")
+        cycles = est.cycles if est else 0
+        for name in node.output:
+            tensors[name] = out
+            ready[name] = start + cycles
+        if est:
+            layers.append(est)
+    outs = [o.name for o in g.output]
+    latency = max((ready.get(o, 0) for o in outs), default=0)
+    total = {k: float(sum(getattr(l, k) for l in layers)) for k in ("ebops", "dsp", "lut", "bram18")}
+    total["products"] = int(sum(l.products for l in layers))
+    total.update(
+        ff=None,
+        uram=0.0,
+        latency_cycles=int(latency),
+        latency_ns=latency * period,
+        ii_cycles=int(rules.reuse_factor),
+        cost=total["lut"] + rules.ebops_per_dsp * total["dsp"],
+    )
+    return {
+        "source": "estimate",
+        "clock_MHz": clock_mhz,
+        "rules": RULES,
+        "mapping": asdict(rules),
+        "layers": [asdict(l) for l in layers],
+        "total": total,
+    }
+
+
+def _matmul(est, node, ins, out, rules, period):
+    a, b = ins
+    if a.bits is None or b.bits is None:
+        raise ConversionError(f"estimate: MatMul {node.name!r} has an operand without a Quant width "
+                              "(every tensor must be on a fixed-point grid)")
+    K = a.shape[-1]
+    n_out = int(np.prod(out.shape[1:]))
+    R = rules.reuse_factor
+    est.widths = f"{a.bits}x{b.bits}"
+    const = b.const if b.const is not None else a.const
+    if const is not None:
+        nnz = int(np.count_nonzero(const))
+        rows = n_out // max(1, const.shape[-1] if const is b.const else const.shape[-2])
+        est.products = rows * nnz
+        est.ebops = est.products * a.bits * b.bits
+        est.lut = est.ebops * rules.lut_per_ebop / R
+        est.rule = f"constant weights ({nnz} nonzero of {const.size}) x {rows} rows -> LUT = EBOPs"
+    else:
+        est.products = n_out * K
+        est.ebops = est.products * a.bits * b.bits
+        dsp, lut, kind = _var_products(est.products, a.bits, b.bits, K, rules)
+        est.dsp, est.lut = dsp / R, lut / R
+        est.rule = f"activation x activation, K = {K} -> {kind}"
+    est.cycles = 1 + _tree_cycles(K, period, rules) + (R - 1)
+    out.bits = a.bits + b.bits + _levels(K)
+
+
+def _mul(est, node, ins, out, rules):
+    a, b = ins
+    if a.bits is None or b.bits is None:
+        raise ConversionError(f"estimate: Mul {node.name!r} has an operand without a Quant width")
+    n = int(np.prod(out.shape[1:]))
+    est.widths, est.products, est.cycles = f"{a.bits}x{b.bits}", n, 1
+    est.ebops = n * a.bits * b.bits
+    if a.const is not None or b.const is not None or min(a.bits, b.bits) <= rules.var_dsp_min_width:
+        est.lut = est.ebops * rules.lut_per_ebop
+        est.rule = "elementwise (mask/constant or narrow) -> LUT = EBOPs"
+    else:
+        est.dsp = n * _dsp_per_product(a.bits, b.bits, rules)
+        est.rule = "elementwise variable x variable -> DSP48E2"
+    out.bits = a.bits + b.bits
+
+
+def _softmax(est, node, ins, out, rules, period):
+    from l1tagger.export.custom_ops import spec_of_node
+
+    spec, topk = spec_of_node(node)
+    shape = ins[0].shape
+    N = shape[-1]
+    rows = int(np.prod(shape[1:-1]))
+    el = rows * N
+    sum_bits = spec.sum_bits(N)
+    exp_w = spec.exp_frac + 1
+    parts = []
+    lut = rows * (N - 1) * spec.in_bits + el * spec.in_bits  # max tree + subtract
+    parts.append(f"max tree + subtract {lut:.0f} LUT")
+    cyc = _tree_cycles(N, period, rules) + 1
+    if topk:
+        rank = el * (N - 1) * spec.in_bits + el * N  # pairwise comparators + popcount
+        lut += rank
+        cyc += 1 + _tree_cycles(N, period, rules)
+        parts.append(f"top-{topk} ranks {rank:.0f} LUT")
+    e_lut, e_bram, e_cyc, e_kind = _table(1 << spec.exp_table_bits, exp_w, el, rules)
+    i_lut, i_bram, i_cyc, i_kind = _table(1 << spec.inv_table_bits, spec.inv_bits, rows, rules)
+    lut += e_lut + i_lut + rows * (N - 1) * sum_bits
+    parts.append(f"exp table {1 << spec.exp_table_bits}x{exp_w} {e_kind} x{el} reads, "
+                 f"inverse table {1 << spec.inv_table_bits}x{spec.inv_bits} {i_kind} x{rows} reads")
+    dsp, plut, kind = _var_products(el, exp_w, spec.inv_bits, 1, rules)
+    lut += plut
+    parts.append(f"e*r {el} products -> {kind}")
+    cyc += e_cyc + _tree_cycles(N, period, rules) + i_cyc + 1
+    est.products = el
+    est.widths = f"{exp_w}x{spec.inv_bits}"
+    est.ebops = el * exp_w * spec.inv_bits
+    est.dsp, est.lut, est.bram18, est.cycles = dsp, lut, e_bram + i_bram, cyc
+    est.rule = "; ".join(parts)
+    out.bits, out.signed = spec.out_bits, False
+
+
+def estimate_to_json(estimate: dict) -> str:
+    return json.dumps(estimate, indent=2)

@@ -1,0 +1,312 @@
+"""The one-page report: ``build_report(inputs) -> dict`` (pure) plus Markdown/HTML renderers.
+
+Sources of every hardware number are explicit: ``estimate`` (l1tagger.report.estimates, rules listed on the page),
+``vitis_hls``, ``vivado`` or ``yosys`` (parsed reports). A report, where present, replaces the estimate.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from l1tagger.report.budgets import RESOURCES, Budget
+
+#: published anchors of ../shared/REFERENCE.md: each row carries the dataset it was measured on
+ANCHORS = [
+    {"system": "HGQ2+da4ml Linformer 64x3", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.798,
+     "latency_ns": 78, "ii": 1, "lut": 202000, "dsp": 0, "part": "XCU250", "source": "arXiv:2510.24784 Table 1 [transcribed]"},
+    {"system": "HGQ2+da4ml Linformer 32x3", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.784,
+     "latency_ns": 140, "ii": 1, "lut": 267000, "dsp": 0, "part": "XCU250", "source": "arXiv:2510.24784 Table 1 [transcribed]"},
+    {"system": "HGQ2+da4ml Linformer 16x3", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.728,
+     "latency_ns": 103, "ii": 1, "lut": 246000, "dsp": 0, "part": "XCU250", "source": "arXiv:2510.24784 Table 1 [transcribed]"},
+    {"system": "HGQ2+da4ml MHA 32x3", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.770,
+     "latency_ns": 83, "ii": 1, "lut": 180000, "dsp": None, "part": "XCU250", "source": "arXiv:2510.24784 Table 1 [transcribed]"},
+    {"system": "JEDI-linear 32x16", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.809,
+     "latency_ns": 60, "ii": 1, "lut": 61900, "dsp": 0, "part": "VU13P", "source": "calad0i/JEDI-linear post-route reports"},
+    {"system": "JEDI-linear perm. inv. 64x16", "dataset": "hls4ml LHC jets (published)", "accuracy": 0.824,
+     "latency_ns": 93, "ii": 1, "lut": 192000, "dsp": 0, "part": "VU13P", "source": "calad0i/JEDI-linear post-route reports"},
+]
+
+RESOURCE_LABEL = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM18", "uram": "URAM"}
+RESOURCE_PRIORITY = ("vivado", "vitis_hls", "yosys", "estimate")
+TIMING_PRIORITY = ("vitis_hls", "yosys", "estimate")
+CLOCK_PRIORITY = ("vivado", "vitis_hls", "yosys")
+
+
+@dataclass
+class ReportInputs:
+    """What build_report needs: the budget, the models found (schema.ModelInputs) and per-model estimates."""
+
+    budget: Budget
+    models: list  # list[schema.ModelInputs], the first is the run's own model
+    estimates: dict = field(default_factory=dict)  # model name -> estimate dict (estimates.estimate_graph)
+    figures: dict = field(default_factory=dict)  # figure name -> {"png", "json"}
+
+
+def _hardware_numbers(model, estimate: dict | None) -> dict:
+    """{quantity: (value, source)} choosing the best available source for each quantity."""
+    by_src = dict(model.synthesis)
+    out: dict = {}
+    for r in RESOURCES:
+        for src in RESOURCE_PRIORITY:
+            if src == "estimate":
+                if estimate and estimate["total"].get("bram18" if r == "bram" else r) is not None:
+                    out[r] = (float(estimate["total"]["bram18" if r == "bram" else r]), "estimate")
+                    break
+            elif src in by_src and (by_src[src].get("resources") or {}).get(r) is not None:
+                out[r] = (float(by_src[src]["resources"][r]["used"]), src)
+                break
+    for src in TIMING_PRIORITY:
+        if src == "estimate":
+            if estimate:
+                t = estimate["total"]
+                out["latency_cycles"] = (t["latency_cycles"], "estimate")
+                out["latency_ns"] = (t["latency_ns"], "estimate")
+                out["ii_cycles"] = (t["ii_cycles"], "estimate")
+            break
+        s = by_src.get(src)
+        if s and s.get("latency_worst_cycles") is not None:
+            out["latency_cycles"] = (s["latency_worst_cycles"], src)
+            out["latency_ns"] = (s["latency_worst_ns"], src)
+            out["ii_cycles"] = (s.get("ii_max"), src)
+            out["design_clock_ns"] = (s.get("target_clock_ns"), src)
+            break
+    for src in CLOCK_PRIORITY:
+        s = by_src.get(src)
+        if s and s.get("estimated_clock_ns"):
+            out["achieved_clock_MHz"] = (1e3 / s["estimated_clock_ns"], src)
+            break
+    return out
+
+
+def _line(quantity, value, unit, budget_value, source, higher_is_better=False):
+    if value is None:
+        return {"quantity": quantity, "value": None, "unit": unit, "budget": budget_value, "source": "not run",
+                "margin": None, "margin_pct": None, "status": "not run"}
+    margin = (value - budget_value) if higher_is_better else (budget_value - value)
+    return {"quantity": quantity, "value": value, "unit": unit, "budget": budget_value, "source": source,
+            "margin": margin, "margin_pct": (100.0 * margin / budget_value) if budget_value else None,
+            "status": "pass" if margin >= 0 else "fail"}
+
+
+def budget_table(hw: dict, budget: Budget) -> list[dict]:
+    """One line per budgeted quantity: value, source, budget, margin (budget - value) and pass/fail."""
+    rows = []
+    lat = hw.get("latency_ns")
+    rows.append(_line("latency", lat[0] if lat else None, "ns", budget.latency_ns, lat[1] if lat else None))
+    ii = hw.get("ii_cycles")
+    ii_ns = None
+    if ii and ii[0] is not None:
+        period = (hw.get("design_clock_ns") or (budget.clock_period_ns, None))[0] or budget.clock_period_ns
+        ii_ns = ii[0] * period
+    rows.append(_line("II", ii_ns, "ns", budget.ii_ns, ii[1] if ii else None))
+    if ii and ii[0] is not None:
+        rows[-1]["detail"] = f"{ii[0]} cycles (budget {budget.ii_cycles} cycles at {budget.clock_mhz:g} MHz)"
+    clk = hw.get("achieved_clock_MHz")
+    rows.append(_line("clock", clk[0] if clk else None, "MHz", budget.clock_mhz, clk[1] if clk else None,
+                      higher_is_better=True))
+    if not clk:
+        rows[-1]["source"] = rows[-1]["status"] = "not estimated (needs a synthesis report)"
+    for r in RESOURCES:
+        v = hw.get(r)
+        rows.append(_line(RESOURCE_LABEL[r], v[0] if v else None, RESOURCE_LABEL[r], budget.allowed(r),
+                          v[1] if v else None))
+        if r == "ff" and not v:
+            rows[-1]["source"] = rows[-1]["status"] = "not estimated (needs a synthesis report)"
+    return rows
+
+
+def _best_accuracy(model) -> tuple[float | None, str | None]:
+    for stage in ("firmware", "qat", "float"):
+        acc = (model.metrics.get(stage) or {}).get("accuracy")
+        if acc is not None:
+            return float(acc), stage
+    return None, None
+
+
+def _dataset_label(model) -> str:
+    ds = model.info.get("dataset") or next((m.get("dataset") for m in model.metrics.values() if m.get("dataset")),
+                                           None)
+    return f"l1tagger {ds or 'generated jets'} (ours)"
+
+
+def build_report(inputs: ReportInputs) -> dict:
+    """All numbers of the page as one JSON-able dict (pure: no file access)."""
+    budget = inputs.budget
+    if not inputs.models:
+        main = None
+    else:
+        main = inputs.models[0]
+    report: dict = {"budget": budget.summary(), "figures": dict(inputs.figures)}
+    if main is None:
+        report["model"] = None
+        report["physics"] = {s: "not run" for s in ("float", "qat", "firmware")}
+        report["bit_exact"] = "not run"
+        report["budget_table"] = budget_table({}, budget)
+        report["verdict"] = "not run"
+        report["comparison"] = {"published": ANCHORS, "ours": []}
+        report["pareto"] = []
+        return report
+    est = inputs.estimates.get(main.name)
+    report["model"] = {"name": main.name, "path": main.path, **main.info}
+    report["physics"] = {}
+    for stage in ("float", "qat", "firmware"):
+        m = main.metrics.get(stage)
+        if m is None:
+            report["physics"][stage] = "not run"
+            continue
+        report["physics"][stage] = {
+            "accuracy": m.get("accuracy"),
+            "auc_macro": m.get("auc_macro"),
+            "rejection50": {c: (v or {}).get("rej50") for c, v in (m.get("rejection") or {}).items()},
+            "n_jets": m.get("n_jets"),
+        }
+    if main.csim is None:
+        report["bit_exact"] = "not run"
+    else:
+        c = main.csim
+        report["bit_exact"] = {k: c.get(k) for k in ("bit_exact", "n_jets", "n_mismatch", "first_mismatch_layer")}
+    hw = _hardware_numbers(main, est)
+    report["hardware"] = {k: {"value": v[0], "source": v[1]} for k, v in hw.items()}
+    report["budget_table"] = budget_table(hw, budget)
+    statuses = [r["status"] for r in report["budget_table"] if r["status"] in ("pass", "fail")]
+    report["verdict"] = "fail" if "fail" in statuses else ("pass" if statuses else "not run")
+    report["estimate"] = ({"rules": est["rules"], "mapping": est["mapping"], "total": est["total"],
+                           "layers": est["layers"], "clock_MHz": est["clock_MHz"]} if est else "not run")
+    ours = []
+    for m in inputs.models:
+        acc, stage = _best_accuracy(m)
+        h = _hardware_numbers(m, inputs.estimates.get(m.name))
+        ours.append({
+            "system": m.name, "dataset": _dataset_label(m), "accuracy": acc, "accuracy_stage": stage,
+            "latency_ns": h.get("latency_ns", (None, None))[0], "ii": h.get("ii_cycles", (None, None))[0],
+            "lut": h.get("lut", (None, None))[0], "dsp": h.get("dsp", (None, None))[0],
+            "hardware_source": h.get("lut", (None, "not run"))[1], "part": budget.device.name,
+        })
+    report["comparison"] = {
+        "note": "Published anchors were measured on the hls4ml LHC jet dataset; ours on the dataset named in each "
+                "row. Different jets, different particle counts and features: not a like-for-like comparison.",
+        "published": ANCHORS, "ours": ours,
+    }
+    pareto = []
+    for m in inputs.models:
+        acc, stage = _best_accuracy(m)
+        h = _hardware_numbers(m, inputs.estimates.get(m.name))
+        cost = None
+        if "lut" in h and "dsp" in h:
+            cost = h["lut"][0] + 55.0 * h["dsp"][0]
+        st = [r["status"] for r in budget_table(h, budget) if r["status"] in ("pass", "fail")]
+        pareto.append({"name": m.name, "accuracy": acc, "accuracy_stage": stage, "cost": cost,
+                       "cost_source": h.get("lut", (None, None))[1], "attention": m.info.get("attention"),
+                       "recipe": m.info.get("recipe"),
+                       "verdict": "fail" if "fail" in st else ("pass" if st else "not run")})
+    report["pareto"] = pareto
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ renderers
+def _fmt(v, digits=4):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """(title, header, rows, note) tables shared by both renderers."""
+    out = []
+    b = report["budget"]
+    out.append(("Budget", ["field", "value"], [
+        ["preset", b["name"]], ["clock", f"{b['clock_MHz']:g} MHz"], ["TMUX", str(b["tmux"])],
+        ["II budget", f"{b['ii_cycles']} cycles = {b['ii_ns']:g} ns"], ["latency allowance", f"{b['latency_ns']:g} ns"],
+        ["device share", f"{b['share']:.3g} of {b['device']} ({b['part']})"]],
+        "Rationale: " + b["rationale"] + " Sources: " + "; ".join(b["sources"])))
+    rows = []
+    for stage, m in report["physics"].items():
+        if m == "not run":
+            rows.append([stage, "not run", "", ""])
+        else:
+            rej = ", ".join(f"{c}: {_fmt(v)}" for c, v in (m.get("rejection50") or {}).items())
+            rows.append([stage, _fmt(m.get("accuracy")), _fmt(m.get("auc_macro")), rej])
+    out.append(("Physics metrics", ["stage", "accuracy", "macro AUC", "rejection 1/eps_B at eps_S = 50 %"], rows, ""))
+    be = report["bit_exact"]
+    if be == "not run":
+        rows = [["C simulation vs QONNX reference", "not run"]]
+    else:
+        verdict = "bit-exact" if be.get("bit_exact") else f"MISMATCH (first layer: {be.get('first_mismatch_layer')})"
+        rows = [["C simulation vs QONNX reference", f"{verdict}: {be.get('n_mismatch')} of {be.get('n_jets')} jets differ"]]
+    out.append(("Bit-exactness", ["check", "result"], rows, ""))
+    rows = []
+    for r in report["budget_table"]:
+        val = _fmt(r["value"]) + (f" ({r['detail']})" if r.get("detail") else "")
+        margin = "—" if r["margin"] is None else f"{_fmt(r['margin'])} ({r['margin_pct']:+.1f} %)" \
+            if r["margin_pct"] is not None else _fmt(r["margin"])
+        rows.append([r["quantity"], val, r["unit"], _fmt(r["budget"]), margin, r["status"], r["source"]])
+    out.append((f"Latency, II and resources vs budget — verdict: {report['verdict'].upper()}",
+                ["quantity", "value", "unit", "budget", "margin", "status", "source"], rows,
+                "source 'estimate' = l1tagger.report.estimates rules (listed below); 'vitis_hls'/'vivado'/'yosys' = "
+                "parsed synthesis report, which replaces the estimate where present."))
+    cmp_rows = []
+    for a in report["comparison"]["ours"] + report["comparison"]["published"]:
+        cmp_rows.append([a["system"], a["dataset"], _fmt(a["accuracy"]), _fmt(a["latency_ns"]), _fmt(a["ii"]),
+                         _fmt(a["lut"]), _fmt(a["dsp"]), a.get("part") or "", a.get("source") or a.get("hardware_source") or ""])
+    out.append(("Our numbers beside published anchors",
+                ["system", "dataset", "accuracy", "latency ns", "II", "LUT", "DSP", "part", "source"], cmp_rows,
+                report["comparison"].get("note", "")))
+    if report.get("pareto"):
+        out.append(("Pareto view (accuracy vs cost = LUT + 55 DSP)", ["model", "attention", "recipe", "accuracy",
+                    "cost", "cost source", "budget verdict"],
+                    [[p["name"], p["attention"] or "", p["recipe"] or "", _fmt(p["accuracy"]), _fmt(p["cost"]),
+                      p["cost_source"] or "not run", p["verdict"]] for p in report["pareto"]],
+                    "The first model is the one the tables above describe; every model is checked against the budget."))
+    est = report.get("estimate")
+    if isinstance(est, dict):
+        rows = [[l["name"], l["op"], l["widths"], str(l["products"]), _fmt(l["ebops"]), _fmt(l["lut"]), _fmt(l["dsp"]),
+                 _fmt(l["bram18"]), str(l["cycles"]), l["rule"]] for l in est["layers"]]
+        out.append((f"Estimate per layer (source: estimate, {est['clock_MHz']:g} MHz)",
+                    ["layer", "op", "widths", "products", "EBOPs", "LUT", "DSP", "BRAM18", "cycles", "rule"], rows,
+                    "Rules: " + " | ".join(est["rules"])))
+    return out
+
+
+def render_markdown(report: dict) -> str:
+    m = report.get("model") or {}
+    lines = [f"# l1tagger report: {m.get('name', 'no model found')}", "",
+             f"Budget `{report['budget']['name']}`; verdict **{report['verdict']}**.", ""]
+    for title, head, rows, note in _sections(report):
+        lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+        if note:
+            lines += ["", note]
+        lines.append("")
+    for name, fig in report.get("figures", {}).items():
+        if fig:
+            lines += [f"![{name}]({fig['png_rel']})", f"numbers: `{fig['json_rel']}`", ""]
+    return "\n".join(lines)
+
+
+def render_html(report: dict) -> str:
+    e = html.escape
+    m = report.get("model") or {}
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>l1tagger report</title><style>"
+             "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px}.pass{background:#dfd}.fail{background:#fdd}</style></head><body>",
+             f"<h1>l1tagger report: {e(str(m.get('name', 'no model found')))}</h1>",
+             f"<p>Budget <code>{e(report['budget']['name'])}</code>; verdict <b>{e(report['verdict'])}</b>.</p>"]
+    for title, head, rows, note in _sections(report):
+        parts.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+        for r in rows:
+            cls = next((c for c in ("pass", "fail") if c in r), "")
+            parts.append(f"<tr class='{cls}'>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>")
+        parts.append("</table>")
+        if note:
+            parts.append(f"<p><small>{e(note)}</small></p>")
+    for name, fig in report.get("figures", {}).items():
+        if fig:
+            parts.append(f"<h2>{e(name)}</h2><img src='{e(fig['png_rel'])}' alt='{e(name)}'>"
+                         f"<p><small>numbers: {e(fig['json_rel'])}</small></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,92 @@
+"""What ``l1tagger report`` reads from a run directory. Every file is optional: a missing one shows as "not run".
+
+    RUN_DIR/
+      model.json               {"name", "attention", "recipe", "dataset", "n_particles"}   (description of the model)
+      metrics/float.json       physics metrics of the float model   (l1tagger.training.metrics format:
+      metrics/qat.json           accuracy, auc_macro, auc_per_class, rejection{class: {rej50, rej99}},
+      metrics/firmware.json      roc_curves{class: {signal_efficiency, background_efficiency}})
+      csim/result.json         bit-exactness of the C simulation: {"n_jets", "n_mismatch", "bit_exact",
+                                 "first_mismatch_layer"} (also looked for in PROJECT/csim/result.json)
+      model.onnx               the cleaned QONNX graph (or any single *.onnx): input of the estimate
+      synthesis/<source>.json  parsed synthesis numbers (SynthesisReport.to_dict()), source in
+                                 vitis_hls | vivado | yosys (also PROJECT/reports/<source>.json from `l1tagger build`)
+
+A directory whose sub-directories contain ``metrics/`` is a collection: each such sub-directory is one model in
+the Pareto plot.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l1tagger.errors import ConfigError
+
+METRIC_STAGES = ("float", "qat", "firmware")
+SYNTH_SOURCES = ("vivado", "vitis_hls", "yosys")  # priority order for resources
+
+
+@dataclass
+class ModelInputs:
+    """Everything found for one model; None = not run."""
+
+    name: str
+    path: str
+    info: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # stage -> metrics dict
+    csim: dict | None = None
+    onnx_path: str | None = None
+    synthesis: dict = field(default_factory=dict)  # source -> SynthesisReport dict
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_model_dir(d: Path, project_dir: Path | None = None) -> ModelInputs:
+    d = Path(d)
+    info = _read_json(d / "model.json") or {}
+    m = ModelInputs(name=str(info.get("name") or d.name), path=str(d), info=info)
+    for stage in METRIC_STAGES:
+        data = _read_json(d / "metrics" / f"{stage}.json")
+        if data is not None:
+            m.metrics[stage] = data
+    places = [d] + ([Path(project_dir)] if project_dir else [])
+    for p in places:
+        m.csim = m.csim or _read_json(p / "csim" / "result.json")
+        for src in SYNTH_SOURCES:
+            for sub in ("synthesis", "reports"):
+                data = _read_json(p / sub / f"{src}.json")
+                if data is not None and src not in m.synthesis:
+                    m.synthesis[src] = data
+    if (d / "model.onnx").is_file():
+        m.onnx_path = str(d / "model.onnx")
+    else:
+        found = sorted(d.glob("*.onnx"))
+        if len(found) == 1:
+            m.onnx_path = str(found[0])
+    return m
+
+
+def collect(run_dir, project_dir=None) -> list[ModelInputs]:
+    """The run directory's own model (first) and every sub-directory holding a model (for the Pareto view)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} does not exist")
+    models = []
+    top = read_model_dir(run_dir, project_dir)
+    if top.metrics or top.onnx_path or top.csim or top.synthesis:
+        models.append(top)
+    for sub in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        if (sub / "metrics").is_dir() or (sub / "model.json").is_file():
+            models.append(read_model_dir(sub))
+    return models

@@ -1,0 +1,248 @@
+"""Training and evaluation: ``train(config, train_jets, val_jets, out_dir) -> best checkpoint path``,
+``evaluate(model, jets) -> metrics``, ``load_checkpoint(path) -> model``.
+
+Files in ``out_dir``:
+    last.pt       every epoch (model, optimizer, scheduler, epoch, history): ``resume=True`` continues from it
+    best.pt       the checkpoint with the lowest validation loss
+    best.json     its TrainConfig, feature scaler, class names, epoch and validation metrics (beside best.pt)
+    history.json  per-epoch train/val loss and accuracy
+    metrics.json, roc.png   validation metrics of the best checkpoint
+
+Checkpoints hold only tensors and plain Python values (configs as JSON strings) and are read back with
+``torch.load(weights_only=True)``. Determinism: initialisation uses ``seed``, epoch e shuffles with ``seed + e``,
+so an interrupted and resumed run ends with the same weights as an uninterrupted one (on the same device).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from l1tagger.data.jetset import JetSet
+from l1tagger.errors import DataError, L1TaggerError
+from l1tagger.models.config import ModelConfig
+from l1tagger.training.config import TrainConfig
+from l1tagger.training.inputs import FeatureScaler, ModelInputs, build_inputs
+from l1tagger.training.metrics import metrics_from_logits, write_metrics
+from l1tagger.utils.atomic import atomic_torch_save, atomic_write_json
+
+CHECKPOINT_FORMAT = "l1tagger-checkpoint-1"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise L1TaggerError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def build_network(tc: TrainConfig, ops=None) -> nn.Module:
+    """The network a TrainConfig describes (ops: op factory for the L1 tagger; None = float)."""
+    if tc.model_kind == "part":
+        from l1tagger.models.part import ParT, matched, preset
+
+        pc = preset(tc.part_preset, tc.model.n_features, tc.model.n_classes, tc.model.n_particles) \
+            if tc.part_preset else matched(tc.model)
+        return ParT(pc)
+    from l1tagger.models import build_model
+
+    return build_model(tc.model, ops=ops)
+
+
+def _attach(model: nn.Module, tc: TrainConfig, scaler: FeatureScaler, class_names: list[str]) -> nn.Module:
+    model.train_config = tc
+    model.feature_scaler = scaler
+    model.class_names = list(class_names)
+    return model
+
+
+def _scheduler(opt, tc: TrainConfig, steps_per_epoch: int):
+    total = tc.epochs * steps_per_epoch
+    if tc.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    if tc.schedule == "onecycle":
+        warm = max(1, int(0.3 * total))
+
+        def f(s):
+            if s < warm:
+                return 0.04 + 0.96 * s / warm
+            return 0.5 * (1 + math.cos(math.pi * min(s - warm, total - warm) / max(1, total - warm)))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, f)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: ModelInputs, batch_size: int = 512, device=None) -> np.ndarray:
+    """Logits (n, C) as float64 numpy."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        x, m, p = inputs.tensors(slice(i, i + batch_size), device)
+        out.append(model(x, m, p).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(getattr(model, "class_names", []))))
+
+
+def _epoch_eval(model, inputs: ModelInputs, device, batch_size: int) -> tuple[float, float, np.ndarray]:
+    logits = predict(model, inputs, batch_size, device)
+    lt = torch.as_tensor(logits)
+    loss = float(nn.functional.cross_entropy(lt, torch.as_tensor(inputs.labels)))
+    acc = float((logits.argmax(1) == inputs.labels).mean())
+    return loss, acc, logits
+
+
+def _checkpoint(model, opt, sched, epoch, tc, scaler, class_names, history, best_val_loss) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "train_config": json.dumps(tc.to_dict()),
+        "scaler": json.dumps(scaler.to_dict()),
+        "class_names": json.dumps(list(class_names)),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict() if opt is not None else {},
+        "scheduler": sched.state_dict() if sched is not None else {},
+        "epoch": int(epoch),
+        "history": json.dumps(history),
+        "best_val_loss": float(best_val_loss),
+    }
+
+
+def _read_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise L1TaggerError(f"checkpoint {path} does not exist")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise L1TaggerError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise L1TaggerError(f"{path} is not an l1tagger checkpoint (format {CHECKPOINT_FORMAT})")
+    return ck
+
+
+def load_checkpoint(path, ops=None, device="cpu") -> nn.Module:
+    """The trained model (eval mode) with ``train_config``, ``feature_scaler``, ``class_names`` attached.
+
+    ``ops``: op factory to build the L1 tagger with (e.g. QuantOps for the quantized twin loading float weights).
+    """
+    ck = _read_checkpoint(path)
+    tc = TrainConfig.from_dict(json.loads(ck["train_config"]))
+    model = build_network(tc, ops=ops)
+    model.load_state_dict(ck["model"], strict=ops is None)
+    model = _attach(model, tc, FeatureScaler.from_dict(json.loads(ck["scaler"])), json.loads(ck["class_names"]))
+    return model.to(device).eval()
+
+
+def _check_classes(jets: JetSet, class_names: list[str], what: str):
+    if list(jets.class_names) != list(class_names):
+        raise DataError(f"{what} jets have classes {jets.class_names}, the model {class_names}")
+
+
+def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, resume: bool = False,
+          progress: bool = True, epochs_now: int | None = None) -> Path:
+    """Train ``config`` on ``train_jets``, select on ``val_jets``; return the path of best.pt.
+
+    resume:     continue from ``out_dir/last.pt`` (same config required)
+    epochs_now: run at most this many epochs in this call (time-sliced jobs); a later call with resume=True
+                continues exactly where it stopped
+    """
+    tc = config.validate()
+    if tc.model.n_classes != len(train_jets.class_names):
+        raise DataError(f"model has n_classes={tc.model.n_classes}, the jets {len(train_jets.class_names)} classes "
+                        f"{train_jets.class_names}")
+    _check_classes(val_jets, train_jets.class_names, "validation")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(tc.num_threads)
+    device = resolve_device(tc.device)
+    class_names = list(train_jets.class_names)
+
+    tr, scaler = build_inputs(train_jets, tc.model, clip=tc.feature_clip)
+    va, _ = build_inputs(val_jets, tc.model, scaler)
+
+    torch.manual_seed(tc.seed)
+    model = _attach(build_network(tc).to(device), tc, scaler, class_names)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    steps = math.ceil(len(tr) / tc.batch_size)
+    sched = _scheduler(opt, tc, steps)
+    start, history, best = 0, [], float("inf")
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume and last_path.exists():
+        ck = _read_checkpoint(last_path)
+        if json.loads(ck["train_config"]) != json.loads(json.dumps(tc.to_dict())):
+            raise L1TaggerError(f"cannot resume: {last_path} was written with a different config")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        start, history, best = ck["epoch"], json.loads(ck["history"]), ck["best_val_loss"]
+
+    x_all, m_all, p_all = tr.tensors(slice(None), device)
+    y_all = torch.as_tensor(tr.labels, device=device)
+    stop = tc.epochs if epochs_now is None else min(tc.epochs, start + int(epochs_now))
+    for epoch in range(start, stop):
+        model.train()
+        g = torch.Generator().manual_seed(tc.seed + epoch)
+        perm = torch.randperm(len(tr), generator=g).to(device)
+        total, n = 0.0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not progress, leave=False)
+        for s in bar:
+            idx = perm[s * tc.batch_size:(s + 1) * tc.batch_size]
+            logits = model(x_all[idx], m_all[idx], None if p_all is None else p_all[idx])
+            loss = nn.functional.cross_entropy(logits, y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        val_loss, val_acc, _ = _epoch_eval(model, va, device, 512)
+        history.append({"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss, "val_accuracy": val_acc,
+                        "lr": sched.get_last_lr()[0]})
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: train loss {total / n:.4f}  val loss {val_loss:.4f}  val acc {val_acc:.4f}")
+        if val_loss < best:
+            best = val_loss
+            atomic_torch_save(best_path, _checkpoint(model, None, None, epoch + 1, tc, scaler, class_names, history, best))
+            atomic_write_json(out / "best.json", {"checkpoint": best_path.name, "epoch": epoch + 1,
+                                                  "val_loss": val_loss, "val_accuracy": val_acc,
+                                                  "train_config": tc.to_dict(), "scaler": scaler.to_dict(),
+                                                  "class_names": class_names})
+        atomic_torch_save(last_path, _checkpoint(model, opt, sched, epoch + 1, tc, scaler, class_names, history, best))
+        atomic_write_json(out / "history.json", history)
+
+    if not best_path.exists():
+        raise L1TaggerError(f"training wrote no best checkpoint in {out} (epochs={tc.epochs})")
+    best_model = load_checkpoint(best_path, device=device)
+    metrics = evaluate(best_model, val_jets, with_curves=True)
+    write_metrics(metrics, out / "metrics.json", out / "roc.png", title=f"validation, {tc.model.attention}")
+    info = json.loads((out / "best.json").read_text())
+    info["metrics"] = {k: metrics[k] for k in ("accuracy", "auc_macro", "auc_per_class", "rejection")}
+    atomic_write_json(out / "best.json", info)
+    return best_path
+
+
+def evaluate(model: nn.Module, jets: JetSet, scaler: FeatureScaler | None = None, batch_size: int = 512,
+             with_curves: bool = False, background: list[str] | None = None) -> dict:
+    """Metrics of ``model`` (from ``train``/``load_checkpoint``, or any model plus ``scaler``) on ``jets``."""
+    scaler = scaler or getattr(model, "feature_scaler", None)
+    tc = getattr(model, "train_config", None)
+    cfg = tc.model if tc is not None else getattr(model, "cfg", None)
+    if scaler is None or not isinstance(cfg, ModelConfig):
+        raise L1TaggerError("evaluate needs a model from train()/load_checkpoint() or an explicit scaler")
+    names = getattr(model, "class_names", None) or list(jets.class_names)
+    _check_classes(jets, names, "evaluation")
+    inputs, _ = build_inputs(jets, cfg, scaler)
+    logits = predict(model, inputs, batch_size)
+    bkg = background if background is not None else (list(tc.background) if tc is not None else None)
+    return metrics_from_logits(logits, inputs.labels, names, bkg or None, with_curves)
