@@ -59,3 +59,26 @@ def test_dependency_order_checked(tmp_path):
     first, second = make_steps(calls)
     with pytest.raises(L1TaggerError, match="depends on"):
         run_steps([second, first], Cfg(), tmp_path, log=lambda m: None)
+
+
+@dataclass
+class FileCfg:
+    recipe: str = ""
+
+
+def test_file_valued_field_content_is_an_input(tmp_path):
+    calls = []
+
+    def step(cfg, ctx):
+        calls.append(1)
+        return {}
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("bits: 8\n")
+    steps = [Step("q", step, reads=("recipe",))]
+    run_steps(steps, FileCfg(str(recipe)), tmp_path / "run", log=lambda m: None)
+    run_steps(steps, FileCfg(str(recipe)), tmp_path / "run", log=lambda m: None)
+    assert len(calls) == 1
+    recipe.write_text("bits: 6\n")  # same path, new contents -> rerun
+    run_steps(steps, FileCfg(str(recipe)), tmp_path / "run", log=lambda m: None)
+    assert len(calls) == 2

@@ -49,9 +49,19 @@ def _config_value(cfg, name: str):
     value = getattr(cfg, name)
     if dataclasses.is_dataclass(value):
         return dataclasses.asdict(value)
+    if isinstance(value, (str, Path)) and str(value) and Path(value).is_file():
+        # a file-valued field (recipe, dataset, budget): its contents are an input of the step, not just its name
+        return {"path": str(value), "content": _file_digest(Path(value))}
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _file_digest(path: Path) -> str:
+    st = path.stat()
+    if st.st_size > 64 * 2**20:  # large datasets: size + mtime, not a full hash
+        return f"size={st.st_size},mtime={st.st_mtime_ns}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def fingerprint(step: Step, cfg, upstream: dict[str, str]) -> str:

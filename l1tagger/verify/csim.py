@@ -146,6 +146,7 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
         csim_seconds=round(csim_s, 3), jets_per_second=round(n / max(csim_s, 1e-9), 1),
         prediction_agreement=_agreement(outs[0], ref[model.graph.output[0].name], n),
         layer_mismatches={k: v for k, v in counts.items() if v})
+    res.outputs = got  # the C-simulation outputs, (n_jets, n_values); not serialised
     if write:
         atomic_write_json(project_dir / RESULT, res.to_dict())
     return res

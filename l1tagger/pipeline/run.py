@@ -1,0 +1,209 @@
+"""``l1tagger run``: generate (or read) -> train float -> QAT -> export -> convert -> C-sim -> report.
+
+Each step is a function of the RunConfig and the artifacts of the steps before it; ``steps.run_steps`` skips a step
+whose inputs are unchanged, so a rerun resumes at the first step whose inputs changed. Artifacts (all under
+``runs/<name>/`` except the HLS project under ``hls_projects/<name>/``):
+
+    data      dataset .h5 (generated) + split.npz (train/val/test indices)
+    train     train/best.pt (+ config JSON), metrics/float.json
+    qat       qat/qat.pt, qat/metrics.json, metrics/qat.json
+    export    model.onnx + qat/manifest.json (cross-checked bit for bit against the Brevitas model)
+    convert   hls_projects/<name>/ (firmware, tb_data, manifest.json)
+    csim      csim/result.json, metrics/firmware.json (metrics of the C-simulation outputs)
+    report    report.md + report.json
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from l1tagger.errors import VerificationError
+from l1tagger.pipeline.config import RunConfig
+from l1tagger.pipeline.steps import Step, StepContext, run_steps
+from l1tagger.utils.atomic import atomic_path, atomic_write_json
+
+SPLIT = (0.6, 0.2, 0.2)
+
+
+def _jets(cfg: RunConfig, ctx: StepContext):
+    from l1tagger.training.data import load_dataset
+
+    jets = load_dataset(str(ctx.artifact("data", "dataset")))
+    idx = np.load(ctx.artifact("data", "split"))
+    return jets, {k: jets.subset(idx[k]) for k in ("train", "val", "test")}
+
+
+def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.training.data import load_dataset, split_indices
+
+    if cfg.dataset:
+        path = Path(cfg.dataset)
+        jets = load_dataset(str(path))
+    else:
+        from l1tagger.data.generate import generate
+
+        path = Path("data") / f"{cfg.class_set}_{cfg.n_per_class}_s{cfg.seed}.h5"
+        generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
+        jets = load_dataset(str(path))
+    tr, va, te = split_indices(len(jets), SPLIT, cfg.seed)
+    out = ctx.run_dir / "split.npz"
+    with atomic_path(out, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, train=tr, val=va, test=te)
+    ctx.log(f"  {len(jets)} jets {jets.class_counts()} -> train {len(tr)}, val {len(va)}, test {len(te)}")
+    return {"dataset": path, "split": out}
+
+
+def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.training import evaluate, load_checkpoint, train, write_metrics
+    from l1tagger.training.config import train_config_from_run
+
+    jets, parts = _jets(cfg, ctx)
+    tc = train_config_from_run(cfg, len(jets.class_names))
+    ckpt = train(tc, parts["train"], parts["val"], ctx.run_dir / "train", resume=True)
+    metrics = evaluate(load_checkpoint(ckpt), parts["test"], with_curves=True)
+    write_metrics(metrics, ctx.run_dir / "metrics" / "float.json", ctx.run_dir / "metrics" / "float_roc.png", "float")
+    ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
+    atomic_write_json(ctx.run_dir / "model.json", {
+        "name": cfg.name, "attention": cfg.attention, "recipe": Path(cfg.recipe).stem,
+        "dataset": f"l1tagger Pythia {cfg.class_set}" if not cfg.dataset else str(cfg.dataset),
+        "n_particles": cfg.n_particles, "pair_bias": cfg.pair_bias, "d_model": cfg.d_model, "n_heads": cfg.n_heads,
+    })
+    return {"checkpoint": ckpt, "metrics": ctx.run_dir / "metrics" / "float.json"}
+
+
+def _qat(cfg: RunConfig, ctx: StepContext):
+    from l1tagger.qat.finetune import QATConfig, qat_finetune
+    from l1tagger.qat.recipe import load_recipe
+
+    _, parts = _jets(cfg, ctx)
+    recipe = load_recipe(cfg.recipe)
+    qcfg = QATConfig(epochs=cfg.qat_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr, seed=cfg.seed).validate()
+    res = qat_finetune(ctx.artifact("train", "checkpoint"), recipe, parts["train"], parts["val"], qcfg)
+    res.source_checkpoint = ctx.artifact("train", "checkpoint")
+    return res, qcfg, parts
+
+
+def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.commands.quantize import export_run
+    from l1tagger.qat.finetune import qat_checkpoint
+    from l1tagger.training import evaluate, write_metrics
+    from l1tagger.utils.atomic import atomic_torch_save
+
+    res, qcfg, parts = _qat(cfg, ctx)
+    out = ctx.run_dir / "qat"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "recipe.yaml") as tmp:
+        shutil.copyfile(cfg.recipe, tmp)
+    atomic_torch_save(out / "qat.pt", qat_checkpoint(res, qcfg))
+    summary = res.summary()
+    atomic_write_json(out / "metrics.json", summary)
+    metrics = evaluate(res.model.eval(), parts["test"], with_curves=True)
+    write_metrics(metrics, ctx.run_dir / "metrics" / "qat.json", ctx.run_dir / "metrics" / "qat_roc.png", "qat")
+    ctx.log(f"  QAT ({Path(cfg.recipe).stem}): accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
+    manifest = export_run(res, out, parts["val"], check_jets=200)
+    if not manifest["crosscheck"]["bit_exact"]:
+        raise VerificationError(f"exported QONNX differs from the Brevitas model: {manifest['crosscheck']}")
+    onnx = ctx.run_dir / "model.onnx"
+    with atomic_path(onnx, suffix=".onnx") as tmp:
+        shutil.copyfile(out / "model.onnx", tmp)
+    ctx.log(f"  exported {onnx}: {manifest['n_nodes']} nodes, Brevitas == QONNX == integer emulation on "
+            f"{manifest['crosscheck']['n_jets']} jets")
+    return {"qat": out / "qat.pt", "metrics": ctx.run_dir / "metrics" / "qat.json", "onnx": onnx,
+            "manifest": out / "manifest.json"}
+
+
+def _test_inputs(cfg: RunConfig, ctx: StepContext):
+    from l1tagger.qat.finetune import load_qat_checkpoint
+    from l1tagger.training import build_inputs
+
+    _, parts = _jets(cfg, ctx)
+    test = parts["test"].subset(np.arange(min(cfg.n_csim_jets, len(parts["test"]))))
+    model = load_qat_checkpoint(ctx.artifact("qat", "qat"))
+    inp, _ = build_inputs(test, model.train_config.model, model.feature_scaler)
+    feed = {"x": inp.x, "mask": inp.mask}
+    if inp.pair is not None:
+        feed["pair"] = inp.pair
+    return feed, inp.labels, list(model.class_names)
+
+
+def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
+    import json
+
+    from l1tagger.convert import convert
+
+    feed, _, _ = _test_inputs(cfg, ctx)
+    em = json.loads(Path(ctx.artifact("qat", "manifest")).read_text())
+    source = {"checkpoint": str(ctx.artifact("qat", "qat")), "recipe": em.get("recipe"),
+              "source_checkpoint": em.get("source_checkpoint"), "onnx": str(ctx.artifact("qat", "onnx"))}
+    project = cfg.project_dir
+    if project.exists():
+        shutil.rmtree(project)
+    convert(ctx.artifact("qat", "onnx"), project, backend=cfg.backend, part=cfg.part, clock=cfg.clock_ns,
+            tb_inputs=feed, n_tb=cfg.n_csim_jets, source=source)
+    ctx.log(f"  HLS project: {project}/ ({cfg.backend}, {cfg.part}, {cfg.clock_ns} ns)")
+    return {"project": project, "manifest": project / "manifest.json"}
+
+
+def step_csim(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.training import metrics_from_logits, write_metrics
+    from l1tagger.verify.csim import run_csim
+
+    _, labels, names = _test_inputs(cfg, ctx)
+    res = run_csim(ctx.artifact("convert", "project"))
+    logits = res.outputs
+    out = ctx.run_dir / "csim" / "result.json"
+    atomic_write_json(out, {
+        "n_jets": res.n_jets, "n_mismatch": res.mismatching_values, "bit_exact": res.bit_exact,
+        "first_mismatch_layer": (res.first_mismatch or {}).get("layer"), "layers_compared": res.layers_compared,
+        "prediction_agreement": res.prediction_agreement, "compile_seconds": res.compile_seconds,
+        "jets_per_second": res.jets_per_second, "project": res.project,
+    })
+    metrics = metrics_from_logits(logits[:, : len(names)], labels[: len(logits)], names, None, True)
+    write_metrics(metrics, ctx.run_dir / "metrics" / "firmware.json", ctx.run_dir / "metrics" / "firmware_roc.png", "firmware")
+    ctx.log(f"  C simulation: {res.n_jets} jets, {res.mismatching_values} mismatching values, "
+            f"{res.layers_compared} layers traced -> bit-exact: {res.bit_exact}; firmware accuracy "
+            f"{metrics['accuracy']:.4f}")
+    if not res.bit_exact:
+        raise VerificationError(f"C simulation is not bit-exact: first mismatch {res.first_mismatch}")
+    return {"result": out, "metrics": ctx.run_dir / "metrics" / "firmware.json"}
+
+
+def step_report(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.report.make import write_report
+
+    write_report(ctx.run_dir, cfg.budget, "md", project_dir=ctx.artifact("convert", "project"))
+    return {"report": ctx.run_dir / "report.md", "json": ctx.run_dir / "report.json"}
+
+
+STEPS = [
+    Step("data", step_data, reads=("dataset", "class_set", "n_per_class", "seed", "n_particles"),
+         doc="generate jets with Pythia 8 + FastJet (or read a dataset) and split"),
+    Step("train", step_train, reads=("n_particles", "features", "attention", "pair_bias", "d_model", "n_heads",
+                                     "n_blocks", "ffn_dim", "linformer_k", "topk_k", "ordering", "epochs",
+                                     "batch_size", "lr", "seed"), after=("data",), doc="train the float tagger"),
+    Step("qat", step_qat, reads=("recipe", "qat_epochs", "qat_lr", "batch_size", "seed"), after=("data", "train"),
+         doc="QAT fine-tune with Brevitas, export QONNX, cross-check bit for bit"),
+    Step("convert", step_convert, reads=("backend", "part", "clock_ns", "n_csim_jets", "name", "projects_dir"),
+         after=("data", "qat"), doc="QONNX -> hls4ml HLS project with test bench"),
+    Step("csim", step_csim, reads=("n_csim_jets",), after=("data", "qat", "convert"),
+         doc="g++ C simulation, bit-exact comparison with the QONNX reference"),
+    Step("report", step_report, reads=("budget",), after=("train", "qat", "convert", "csim"),
+         doc="one-page report against the L1 budget"),
+]
+
+
+def run_pipeline(cfg: RunConfig, force: bool = False, log=print) -> StepContext:
+    import torch
+
+    from l1tagger.pipeline.config import dump_run_config
+    from l1tagger.utils.atomic import atomic_write_text
+
+    cfg.validate()
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.run_dir / "config.yaml", dump_run_config(cfg))
+    return run_steps(STEPS, cfg, cfg.run_dir, force=force, log=log)
