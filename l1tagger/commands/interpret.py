@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="best.pt from l1tagger train (an L1 tagger, not the ParT reference)")
     p.add_argument("dataset", help="jets: a file l1tagger's readers load, or toy:N[:C]")
     p.add_argument("--out", required=True, help="output directory for the figures")
+    p.add_argument("--model", choices=("tagger", "vit"), default="tagger",
+                   help="tagger (default): attention maps/statistics of a particle tagger; vit: attention rollout "
+                        "and attention fraction of a ViT checkpoint from `l1tagger train --model vit`")
     p.add_argument("--n-jets", type=int, default=500, help="jets to analyse (default 500)")
     p.add_argument("--map-jets", type=int, default=2, help="attention maps drawn per class (default 2)")
     p.add_argument("--subjets", type=int, default=3, help="exclusive kT subjets for the attention mass (default 3)")
@@ -38,6 +41,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from l1tagger.errors import ConfigError, DataError
+
+    if getattr(args, "model", "tagger") == "vit":
+        from l1tagger.training.data import load_dataset
+        from l1tagger.vit.interpret import InterpretConfig, interpret_vit
+        from l1tagger.vit.train import load_vit
+
+        jets = load_dataset(args.dataset, args.n_jets)
+        summary = interpret_vit(load_vit(args.checkpoint), jets, args.out,
+                                InterpretConfig(n_subjets=(args.subjets,)) if args.subjets else None)
+        print(f"wrote rollout maps and attention fractions (PNG + JSON, summary.json) to {args.out}")
+        return 0 if summary is not None else 1
     from l1tagger.interpret.run import interpret
     from l1tagger.models.tagger import L1Tagger
     from l1tagger.training import load_checkpoint

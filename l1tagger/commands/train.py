@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("dataset", help="training jets: a file l1tagger's readers load, or toy:N[:C]")
     p.add_argument("--out", required=True, help="output directory for checkpoints and metrics")
+    p.add_argument("--model", choices=("tagger", "vit"), default="tagger",
+                   help="tagger: particle transformer (default); vit: jet-image Vision Transformer baseline "
+                        "(--config then holds ViTTrainConfig keys, model keys under 'model:')")
     p.add_argument("--val", help="validation jets (default: 20%% of DATASET)")
     p.add_argument("--config", help="YAML with TrainConfig keys (model keys under 'model:')")
     p.add_argument("--max-jets", type=int, help="read at most this many jets from each file")
@@ -84,7 +87,33 @@ def train_config_from_args(args) -> dict:
     return data
 
 
+def run_vit(args) -> int:
+    import yaml
+
+    from l1tagger.errors import ConfigError
+    from l1tagger.training.data import load_dataset, split
+    from l1tagger.vit.train import ViTTrainConfig, train_vit
+
+    data = {}
+    if args.config:
+        data = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{args.config}: top level must be a mapping of ViTTrainConfig keys")
+    cfg = ViTTrainConfig.from_dict(data)
+    jets = load_dataset(args.dataset, args.max_jets)
+    if args.val:
+        tr, va = jets, load_dataset(args.val, args.max_jets)
+    else:
+        tr, va = split(jets, (0.8, 0.2), cfg.seed)
+    print(f"training the ViT baseline on {len(tr)} jets, validating on {len(va)}")
+    res = train_vit(cfg, tr, va, args.out, resume=args.resume)
+    print(f"best checkpoint: {Path(args.out) / 'best.pt'}")
+    return 0 if res is not None else 1
+
+
 def run(args) -> int:
+    if getattr(args, "model", "tagger") == "vit":
+        return run_vit(args)
     from l1tagger.training import train
     from l1tagger.training.config import TrainConfig
     from l1tagger.training.data import load_dataset, split

@@ -16,6 +16,7 @@ class RunConfig:
     """Everything ``l1tagger run`` needs. The built-in default is small enough for 2 CPU cores in < 20 minutes.
 
     Data
+      data_dir:      where generated datasets are cached (reused by every run with the same generator settings)
       dataset:       path of an existing dataset any reader loads; empty = generate with Pythia 8 + FastJet
       class_set:     generator class set ("hls4ml5" or "jetclass10")
       n_per_class:   jets generated per class (train/val/test split 60/20/20)
@@ -34,6 +35,7 @@ class RunConfig:
     name: str = "default"
     runs_dir: str = "runs"
     projects_dir: str = "hls_projects"
+    data_dir: str = "data"
     # data
     dataset: str = ""
     class_set: str = "hls4ml5"

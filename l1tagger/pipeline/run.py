@@ -45,7 +45,7 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
     else:
         from l1tagger.data.generate import generate
 
-        path = Path("data") / f"{cfg.class_set}_{cfg.n_per_class}_s{cfg.seed}.h5"
+        path = Path(cfg.data_dir) / f"{cfg.class_set}_{cfg.n_per_class}_s{cfg.seed}.h5"
         generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
         jets = load_dataset(str(path))
     tr, va, te = split_indices(len(jets), SPLIT, cfg.seed)
@@ -180,7 +180,7 @@ def step_report(cfg: RunConfig, ctx: StepContext) -> dict:
 
 
 STEPS = [
-    Step("data", step_data, reads=("dataset", "class_set", "n_per_class", "seed", "n_particles"),
+    Step("data", step_data, reads=("dataset", "data_dir", "class_set", "n_per_class", "seed", "n_particles"),
          doc="generate jets with Pythia 8 + FastJet (or read a dataset) and split"),
     Step("train", step_train, reads=("n_particles", "features", "attention", "pair_bias", "d_model", "n_heads",
                                      "n_blocks", "ffn_dim", "linformer_k", "topk_k", "ordering", "epochs",
