@@ -150,24 +150,34 @@ def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
 
 def step_csim(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.training import metrics_from_logits, write_metrics
-    from l1tagger.verify.csim import run_csim
+    from l1tagger.verify.csim import load_tb, run_csim
 
     _, labels, names = _test_inputs(cfg, ctx)
-    res = run_csim(ctx.artifact("convert", "project"))
-    logits = res.outputs
+    project = ctx.artifact("convert", "project")
+    res = run_csim(project)
+    logits = res.outputs[:, : len(names)]
+    labels = labels[: len(logits)]
+    metrics = metrics_from_logits(logits, labels, names, None, True)
+    # the same jets through the QONNX reference of the quantized model: identical predictions => identical metrics
+    _, ref = load_tb(project, len(logits))
+    ref_logits = np.asarray(next(iter(ref.values())), np.float64).reshape(len(logits), -1)[:, : len(names)]
+    ref_metrics = metrics_from_logits(ref_logits, labels, names, None, False)
+    same = all(ref_metrics[k] == metrics[k] for k in ("accuracy", "auc_macro", "auc_per_class"))
     out = ctx.run_dir / "csim" / "result.json"
     atomic_write_json(out, {
         "n_jets": res.n_jets, "n_mismatch": res.mismatching_values, "bit_exact": res.bit_exact,
         "first_mismatch_layer": (res.first_mismatch or {}).get("layer"), "layers_compared": res.layers_compared,
         "prediction_agreement": res.prediction_agreement, "compile_seconds": res.compile_seconds,
         "jets_per_second": res.jets_per_second, "project": res.project,
+        "firmware_metrics_equal_quantized_model": same,
+        "quantized_model_accuracy_same_jets": ref_metrics["accuracy"], "firmware_accuracy": metrics["accuracy"],
     })
-    metrics = metrics_from_logits(logits[:, : len(names)], labels[: len(logits)], names, None, True)
-    write_metrics(metrics, ctx.run_dir / "metrics" / "firmware.json", ctx.run_dir / "metrics" / "firmware_roc.png", "firmware")
+    write_metrics(metrics, ctx.run_dir / "metrics" / "firmware.json", ctx.run_dir / "metrics" / "firmware_roc.png",
+                  "firmware")
     ctx.log(f"  C simulation: {res.n_jets} jets, {res.mismatching_values} mismatching values, "
             f"{res.layers_compared} layers traced -> bit-exact: {res.bit_exact}; firmware accuracy "
-            f"{metrics['accuracy']:.4f}")
-    if not res.bit_exact:
+            f"{metrics['accuracy']:.4f} (quantized model on the same jets {ref_metrics['accuracy']:.4f})")
+    if not res.bit_exact or not same:
         raise VerificationError(f"C simulation is not bit-exact: first mismatch {res.first_mismatch}")
     return {"result": out, "metrics": ctx.run_dir / "metrics" / "firmware.json"}
 
