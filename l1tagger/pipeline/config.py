@@ -39,7 +39,7 @@ class RunConfig:
     # data
     dataset: str = ""
     class_set: str = "hls4ml5"
-    n_per_class: int = 800
+    n_per_class: int = 2000
     seed: int = 1
     # model
     n_particles: int = 16
@@ -54,7 +54,7 @@ class RunConfig:
     topk_k: int = 2
     ordering: str = "pt"
     # training
-    epochs: int = 12
+    epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
     qat_epochs: int = 4

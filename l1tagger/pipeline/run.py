@@ -69,7 +69,7 @@ def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
     ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
     atomic_write_json(ctx.run_dir / "model.json", {
         "name": cfg.name, "attention": cfg.attention, "recipe": Path(cfg.recipe).stem,
-        "dataset": f"l1tagger Pythia {cfg.class_set}" if not cfg.dataset else str(cfg.dataset),
+        "dataset": f"Pythia {cfg.class_set}" if not cfg.dataset else str(cfg.dataset),
         "n_particles": cfg.n_particles, "pair_bias": cfg.pair_bias, "d_model": cfg.d_model, "n_heads": cfg.n_heads,
     })
     return {"checkpoint": ckpt, "metrics": ctx.run_dir / "metrics" / "float.json"}
