@@ -45,6 +45,8 @@ def test_run_produces_every_artifact_and_is_bit_exact(tiny_run):
     assert 0.0 <= fw["accuracy"] <= 1.0 and 0.0 <= qat["accuracy"] <= 1.0
     assert csim["firmware_metrics_equal_quantized_model"] is True
     assert csim["firmware_accuracy"] == csim["quantized_model_accuracy_same_jets"] == fw["accuracy"]
+    # the test-bench jets are a shuffled sample of the test split, so every class is in the firmware metrics
+    assert len(fw["auc_per_class"]) == 5 and None not in fw["auc_per_class"].values()
     manifest = json.loads((root / "hls_projects" / "tiny" / "manifest.json").read_text())
     assert "softmax" in json.dumps(manifest)
     report = (run / "report.md").read_text()

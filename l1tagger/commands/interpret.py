@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="best.pt from l1tagger train (an L1 tagger, not the ParT reference)")
     p.add_argument("dataset", help="jets: a file l1tagger's readers load, or toy:N[:C]")
     p.add_argument("--out", required=True, help="output directory for the figures")
+    p.add_argument("--from-project", metavar="HLS_PROJECT",
+                   help="take the attention weights from the C-simulation trace of this HLS project (the firmware; "
+                        "CHECKPOINT gives the model config and feature scaling) instead of the PyTorch model")
     p.add_argument("--model", choices=("tagger", "vit"), default="tagger",
                    help="tagger (default): attention maps/statistics of a particle tagger; vit: attention rollout "
                         "and attention fraction of a ViT checkpoint from `l1tagger train --model vit`")
@@ -65,7 +68,13 @@ def run(args) -> int:
     jets = load_dataset(args.dataset, args.n_jets)
     if list(jets.class_names) != model.class_names:
         raise DataError(f"dataset classes {jets.class_names} differ from the model's {model.class_names}")
-    summary = interpret(model, jets, args.out, map_jets=args.map_jets, n_subjets=args.subjets)
+    layers, source = None, "pytorch"
+    if args.from_project:
+        from l1tagger.interpret.run import firmware_layers
+
+        layers, source = firmware_layers(model, jets, args.from_project), f"firmware C simulation ({args.from_project})"
+    summary = interpret(model, jets, args.out, map_jets=args.map_jets, n_subjets=args.subjets, layers=layers,
+                        source=source)
     for layer, s in summary["layers"].items():
         line = f"{layer}: frac rows top-1 > 0.9 = {s['binarity']['frac_top1_above']:.3f}"
         if "qk_vs_u" in s:

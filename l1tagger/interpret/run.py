@@ -37,15 +37,21 @@ def record(model, jets: JetSet, batch_size: int = 256) -> list[dict]:
     return layers
 
 
-def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3) -> dict:
-    """Write attention maps, binarity, |qk| vs |U|, lepton and subjet attention for ``model`` on ``jets``."""
+def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3,
+              layers: list[dict] | None = None, source: str = "pytorch") -> dict:
+    """Write attention maps, binarity, |qk| vs |U|, lepton and subjet attention for ``model`` on ``jets``.
+
+    ``layers``: attention recorded elsewhere (e.g. the firmware's C-simulation trace, see
+    ``firmware_layers``), same layout as ``record``; default: record the PyTorch model on ``jets``.
+    """
     cfg = model.train_config.model
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    layers = record(model, jets)
+    if layers is None:
+        layers = record(model, jets)
     kin = ordered_kinematics(jets, cfg.n_particles, cfg.ordering)
     mask, labels, names = kin["mask"], jets.labels, list(jets.class_names)
-    summary: dict = {"attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
+    summary: dict = {"source": source, "attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
                      "n_jets": len(jets), "layers": {}, "figures": {}}
     subjet = exclusive_subjets(kin["p4"], mask, n_subjets)
     for L in layers:
@@ -104,3 +110,30 @@ def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 
         summary["layers"][name] = s
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def firmware_layers(model, jets: JetSet, project_dir) -> list[dict]:
+    """Attention weights of the firmware: run ``jets`` through the HLS project's C simulation with per-layer
+    tracing and regroup its softmax outputs into ``record``'s layout (no |qk|/|U| split: the firmware only has
+    their sum). Linformer weights act on projected rows, not particles, so they cannot be drawn per particle."""
+    from l1tagger.errors import ConfigError
+    from l1tagger.verify.attention import attention_from_project
+
+    cfg = model.train_config.model
+    if cfg.attention == "linformer":
+        raise ConfigError("firmware attention maps need per-particle weights; a Linformer's softmax acts on the "
+                          f"{cfg.linformer_k} projected rows, not on particles")
+    inputs, _ = build_inputs(jets, cfg, model.feature_scaler)
+    feed = {"x": inputs.x, "mask": inputs.mask}
+    if inputs.pair is not None:
+        feed["pair"] = inputs.pair
+    groups = attention_from_project(project_dir, cfg.n_heads, inputs=feed)
+    layers = []
+    for i, g in enumerate(groups):
+        w = g["weights"]
+        if w.shape[-2] != w.shape[-1]:  # class-attention pooling (one query row): not a particle x particle map
+            continue
+        layers.append({"layer": f"firmware_{i}", "weights": w, "particle_weights": w, "qk": None, "u": None})
+    if not layers:
+        raise ConfigError(f"{project_dir}: no particle x particle attention layer found in the C-simulation trace")
+    return layers

@@ -48,7 +48,9 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
         path = Path(cfg.data_dir) / f"{cfg.class_set}_{cfg.n_per_class}_s{cfg.seed}.h5"
         generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
         jets = load_dataset(str(path))
-    tr, va, te = split_indices(len(jets), SPLIT, cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    # shuffled within each part: files are ordered by class, and the C-sim test bench takes the first test jets
+    tr, va, te = (rng.permutation(p) for p in split_indices(len(jets), SPLIT, cfg.seed))
     out = ctx.run_dir / "split.npz"
     with atomic_path(out, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
@@ -63,7 +65,8 @@ def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
 
     jets, parts = _jets(cfg, ctx)
     tc = train_config_from_run(cfg, len(jets.class_names))
-    ckpt = train(tc, parts["train"], parts["val"], ctx.run_dir / "train", resume=True)
+    # keyed by the step's fingerprint: an interrupted training resumes, a changed config starts afresh
+    ckpt = train(tc, parts["train"], parts["val"], ctx.run_dir / "train" / ctx.fingerprint, resume=True)
     metrics = evaluate(load_checkpoint(ckpt), parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "float.json", ctx.run_dir / "metrics" / "float_roc.png", "float")
     ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")

@@ -36,6 +36,7 @@ class Step:
 class StepContext:
     run_dir: Path
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # step name -> artifacts
+    fingerprint: str = ""  # of the step now running: a work directory keyed by it resumes only its own work
     log: Callable[[str], None] = print
 
     def artifact(self, step: str, key: str) -> Path:
@@ -108,6 +109,7 @@ def run_steps(
             continue
         ctx.log(f"[{i}/{len(steps)}] {s.name}: running ({s.doc})")
         t0 = time.time()
+        ctx.fingerprint = fp
         artifacts = s.fn(cfg, ctx)
         artifacts = {k: str(v) for k, v in (artifacts or {}).items()}
         ctx.artifacts[s.name] = artifacts
