@@ -69,3 +69,18 @@ def test_run_config_typo_fails_before_any_work(tmp_path, capsys):
     assert main(["run", str(cfg)]) == 1
     assert "epoch" in capsys.readouterr().err
     assert not (tmp_path / "default").exists()
+
+
+def test_interpret_from_firmware_trace(tiny_run, tmp_path):
+    """`l1tagger interpret --from-project` draws the attention weights the C simulation computed."""
+    root, _ = tiny_run
+    run = root / "runs" / "tiny"
+    ckpt = json.loads((run / "steps" / "train.json").read_text())["artifacts"]["checkpoint"]
+    data = json.loads((run / "steps" / "data.json").read_text())["artifacts"]["dataset"]
+    out = tmp_path / "fw"
+    assert main(["interpret", ckpt, data, "--from-project", str(root / "hls_projects" / "tiny"), "--out", str(out),
+                 "--n-jets", "30", "--map-jets", "1", "--subjets", "2"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["source"].startswith("firmware")
+    layer = next(iter(summary["layers"].values()))
+    assert 0.0 <= layer["binarity"]["frac_top1_above"] <= 1.0
