@@ -57,9 +57,7 @@ def _tb_from_data(args, onnx_path: Path) -> tuple[dict, dict]:
     jets = load_dataset(args.data, args.n_tb)
     jets = jets.subset(np.arange(min(len(jets), args.n_tb)))
     inp, _ = build_inputs(jets, model.train_config.model, model.feature_scaler)
-    feed = {"x": inp.x, "mask": inp.mask}
-    if inp.pair is not None:
-        feed["pair"] = inp.pair
+    feed = inp.graph_feed()
     return feed, {"checkpoint": str(ckpt), "data": args.data}
 
 

@@ -68,9 +68,7 @@ def export_run(result, out_dir: Path, val_jets, check_jets: int) -> dict:
     model = result.model.eval()
     inp, _ = build_inputs(val_jets.subset(np.arange(min(len(val_jets), check_jets))), model.train_config.model,
                           model.feature_scaler)
-    feed = {"x": inp.x, "mask": inp.mask}
-    if inp.pair is not None:
-        feed["pair"] = inp.pair
+    feed = inp.graph_feed()
     example = tuple(torch.as_tensor(v[:1]) for v in feed.values())
     onnx_path = out_dir / "model.onnx"
     wrapper = export_qonnx_model(model, example, onnx_path)

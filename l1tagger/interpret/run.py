@@ -124,9 +124,7 @@ def firmware_layers(model, jets: JetSet, project_dir) -> list[dict]:
         raise ConfigError("firmware attention maps need per-particle weights; a Linformer's softmax acts on the "
                           f"{cfg.linformer_k} projected rows, not on particles")
     inputs, _ = build_inputs(jets, cfg, model.feature_scaler)
-    feed = {"x": inputs.x, "mask": inputs.mask}
-    if inputs.pair is not None:
-        feed["pair"] = inputs.pair
+    feed = inputs.graph_feed()
     groups = attention_from_project(project_dir, cfg.n_heads, inputs=feed)
     layers = []
     for i, g in enumerate(groups):

@@ -127,9 +127,7 @@ def _test_inputs(cfg: RunConfig, ctx: StepContext):
     test = parts["test"].subset(np.arange(min(cfg.n_csim_jets, len(parts["test"]))))
     model = load_qat_checkpoint(ctx.artifact("qat", "qat"))
     inp, _ = build_inputs(test, model.train_config.model, model.feature_scaler)
-    feed = {"x": inp.x, "mask": inp.mask}
-    if inp.pair is not None:
-        feed["pair"] = inp.pair
+    feed = inp.graph_feed()
     return feed, inp.labels, list(model.class_names)
 
 

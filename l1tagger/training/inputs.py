@@ -31,6 +31,13 @@ class ModelInputs:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def graph_feed(self) -> dict[str, np.ndarray]:
+        """The exported graph's inputs by name (``x``, ``mask`` and, with the interaction bias, ``pair``)."""
+        feed = {"x": self.x, "mask": self.mask}
+        if self.pair is not None:
+            feed["pair"] = self.pair
+        return feed
+
     def tensors(self, index=slice(None), device="cpu"):
         import torch
 
