@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from l1tagger.errors import ConversionError
+from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.qat.softmax import ONNX_DOMAIN
 from l1tagger.report.estimates import MappingRules, estimate_graph
 
@@ -181,3 +181,14 @@ def test_real_exported_models(tmp_path, attention):
         totals[recipe] = est["total"]
     assert totals["quantize/int4.yaml"]["ebops"] < totals["quantize/int8.yaml"]["ebops"]
     assert totals["quantize/int8.yaml"]["latency_cycles"] > 0
+
+
+def test_pair_frontend_estimate_scales_with_pairs_and_is_labelled():
+    from l1tagger.report.estimates import pair_frontend_estimate
+
+    small, big = pair_frontend_estimate(8, 8), pair_frontend_estimate(16, 8)
+    assert small.products == 2 * 28 and big.products == 2 * 120  # N(N-1)/2 pairs, 2 variable products each
+    assert big.lut > small.lut > 0
+    assert "NOT in the firmware" in big.rule
+    with pytest.raises(ConfigError, match="particles"):
+        pair_frontend_estimate(1, 8)
