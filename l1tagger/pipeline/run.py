@@ -119,16 +119,19 @@ def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
             "manifest": out / "manifest.json"}
 
 
-def _test_inputs(cfg: RunConfig, ctx: StepContext):
+def _test_jets(cfg: RunConfig, ctx: StepContext):
+    """The test-bench jets: the first ``n_csim_jets`` of the (shuffled) test split."""
+    _, parts = _jets(cfg, ctx)
+    return parts["test"].subset(np.arange(min(cfg.n_csim_jets, len(parts["test"]))))
+
+
+def _test_inputs(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.qat.finetune import load_qat_checkpoint
     from l1tagger.training import build_inputs
 
-    _, parts = _jets(cfg, ctx)
-    test = parts["test"].subset(np.arange(min(cfg.n_csim_jets, len(parts["test"]))))
     model = load_qat_checkpoint(ctx.artifact("qat", "qat"))
-    inp, _ = build_inputs(test, model.train_config.model, model.feature_scaler)
-    feed = inp.graph_feed()
-    return feed, inp.labels, list(model.class_names)
+    inp, _ = build_inputs(_test_jets(cfg, ctx), model.train_config.model, model.feature_scaler)
+    return inp.graph_feed()
 
 
 def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
@@ -136,7 +139,7 @@ def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
 
     from l1tagger.convert import convert
 
-    feed, _, _ = _test_inputs(cfg, ctx)
+    feed = _test_inputs(cfg, ctx)
     em = json.loads(Path(ctx.artifact("qat", "manifest")).read_text())
     source = {"checkpoint": str(ctx.artifact("qat", "qat")), "recipe": em.get("recipe"),
               "source_checkpoint": em.get("source_checkpoint"), "onnx": str(ctx.artifact("qat", "onnx"))}
@@ -153,7 +156,8 @@ def step_csim(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.training import metrics_from_logits, write_metrics
     from l1tagger.verify.csim import load_tb, run_csim
 
-    _, labels, names = _test_inputs(cfg, ctx)
+    test = _test_jets(cfg, ctx)  # labels only: the jets' inputs are already in the project's tb_data
+    labels, names = test.labels, list(test.class_names)
     project = ctx.artifact("convert", "project")
     res = run_csim(project)
     logits = res.outputs[:, : len(names)]
