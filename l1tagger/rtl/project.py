@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from l1tagger.errors import ConfigError
+from l1tagger.rtl.traced import exact_decimal
 from l1tagger.utils.atomic import atomic_write_json
 
 
@@ -42,7 +43,8 @@ class RtlConfig:
 def build_pipeline(lowered, cfg: RtlConfig):
     from da4ml.trace import to_pipeline
 
-    return to_pipeline(lowered.comb, cfg.latency_cutoff, verbose=False)
+    with exact_decimal():
+        return to_pipeline(lowered.comb, cfg.latency_cutoff, verbose=False)
 
 
 def write_project(lowered, out_dir: str | Path, cfg: RtlConfig | None = None):
@@ -53,7 +55,8 @@ def write_project(lowered, out_dir: str | Path, cfg: RtlConfig | None = None):
     out_dir = Path(out_dir)
     pipe = build_pipeline(lowered, cfg)
     model = VerilogModel(pipe, cfg.top, out_dir, latency_cutoff=cfg.latency_cutoff, clock_period=cfg.clock_ns)
-    model.write()
+    with exact_decimal():
+        model.write()
     stages = len(pipe.solutions)
     manifest = {
         "top": cfg.top,

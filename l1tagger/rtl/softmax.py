@@ -11,6 +11,13 @@ Per row of N keys (integer domain, value = integer * 2^-frac):
 6. product  o_j = min(round(e_j * r >> product_shift), out_max)     (product of two variables, floor/half-up)
 
 The tables are :meth:`SoftmaxSpec.exp_table` / :meth:`SoftmaxSpec.inv_table` verbatim.
+
+CONSTANTS: da4ml keeps each traced value in a hardware domain (value / scale factor), and the factor drifts by the
+weight scales of every layer before (2^-55 at the class-attention logits of a one-block tagger). A non-zero
+constant in such a domain is stored with at most 2^+-32 resolution by da4ml 0.6.0, so a multiplexer or min/max
+against it is built wrong (seen: 4 of 3000 logits off by one LSB in the Verilog and in da4ml's C++ interpreter).
+Steps 2 and 3 are therefore written with constant additions (exact: stored in LSB units) and comparisons with 0
+only; :func:`l1tagger.rtl.lower.check_constants` rejects any logic that still holds such a constant.
 """
 
 from __future__ import annotations
@@ -67,18 +74,20 @@ def softmax_row(q: list, keep: list, spec, topk: int) -> list:
     if 0 < topk < n:
         keep = _rank_keep(q, keep, topk)
     exp_t, inv_t = spec.exp_table(), spec.inv_table()
-    qm = [select(kb, qj, spec.in_min) for qj, kb in zip(q, keep)]
-    m = tree_reduce(qm, vmax)
+    # the masked max on u = q - in_min >= 0, so the dropped keys are the constant 0: no non-zero constant meets the
+    # logits' domain in a multiplexer (CONSTANTS in the module docstring); M - q_j = max(u) - u_j
+    u = [qj - spec.in_min for qj in q]
+    m = tree_reduce([select(kb, uj, 0) for uj, kb in zip(u, keep)], vmax)
     shift_e = 1 << spec.exp_shift
     e = []
-    for qj, kb in zip(q, keep):
+    for uj, kb in zip(u, keep):
         if isinstance(kb, (int, float)) and not kb:
             e.append(0)
             continue
-        d = m - qj
+        d = m - uj
         if isinstance(d, FixedVariable):
-            d = d.relu().quantize(0, max(1, spec.in_bits + 1), -spec.exp_shift)  # >> exp_shift (floor)
-            d = vmin(d, (len(exp_t) - 1) * shift_e)
+            # >> exp_shift (floor); the clamp to the table's last entry is inside the lookup (its index is clipped)
+            d = d.relu().quantize(0, max(1, spec.in_bits + 1), -spec.exp_shift)
             ej = _table_lookup(d, exp_t, shift_e)
         else:
             ej = float(exp_t[min(max(int(d), 0) >> spec.exp_shift, len(exp_t) - 1)])

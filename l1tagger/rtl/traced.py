@@ -6,12 +6,34 @@ written once for constant-folded and traced tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import decimal
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from da4ml.trace import FixedVariable, FixedVariableArray
 
 HWCONF = (1, -1, -1)  # da4ml HWConfig(adder_size, carry_size, latency_cutoff): unit adders, no cutoff at trace
+
+#: significant digits of the decimal context da4ml traces in (see :func:`exact_decimal`)
+DECIMAL_PRECISION = 400
+
+
+@contextlib.contextmanager
+def exact_decimal(prec: int = DECIMAL_PRECISION) -> Iterator[decimal.Context]:
+    """A decimal context in which da4ml's bookkeeping is exact, or fails loudly.
+
+    da4ml keeps every variable's range, step and scale factor as ``decimal.Decimal``. Python's default context
+    rounds to 28 significant digits, and a chain of activation products (softmax output x value x ...) reaches
+    scale factors like 2^-89, whose exact decimal expansion has 63 significant digits. Rounded to 28, the factor
+    is no longer a power of two and da4ml emits a truncation that rounds the wrong way (seen: 258 of 3000
+    Linformer logits off by one LSB, in da4ml's interpreters and in the Verilog alike). Here the precision is
+    raised and :class:`decimal.Inexact` is trapped, so any rounding of that bookkeeping raises instead of
+    silently producing RTL that differs from the model.
+    """
+    with decimal.localcontext(prec=prec) as ctx:
+        ctx.traps[decimal.Inexact] = True
+        yield ctx
 
 
 def is_traced(x) -> bool:
