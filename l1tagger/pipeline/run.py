@@ -202,7 +202,8 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
         return {}
     s = run_rtl_flow(ctx.artifact("qat", "onnx"), out, cosim=True, yosys=cfg.rtl == "yosys",
                      n_jets=cfg.n_csim_jets, inputs=_test_inputs(cfg, ctx),
-                     cfg=RtlConfig(latency_cutoff=cfg.rtl_latency_cutoff, clock_ns=cfg.clock_ns))
+                     cfg=RtlConfig(latency_cutoff=cfg.rtl_latency_cutoff, clock_ns=cfg.clock_ns),
+                     stimulus="the C-simulation test-bench jets (test split)")
     c = s["cosim"]
     ctx.log(f"  RTL: {s['latency_cycles']} cycles, II {s['ii']}; Verilator co-simulation {c['n_jets']} jets, "
             f"{c['n_mismatches']} mismatching values -> bit-exact: {c['bit_exact']}")

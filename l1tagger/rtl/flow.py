@@ -42,7 +42,7 @@ def load_inputs(path: str | Path) -> dict[str, np.ndarray]:
 
 def run_rtl_flow(onnx_path, out_dir, *, cosim: bool = False, yosys: bool = False, n_jets: int = 1000,
                  inputs: dict | None = None, cfg: RtlConfig | None = None, seed: int = 0, progress: bool = True,
-                 yosys_timeout_s: int = 3600) -> dict:
+                 yosys_timeout_s: int = 3600, stimulus: str = "given inputs") -> dict:
     """Lower, write Verilog, optionally co-simulate (Verilator) and synthesize (Yosys). Returns the summary dict
     (also written to ``<out_dir>/rtl_summary.json``)."""
     out_dir = Path(out_dir)
@@ -58,7 +58,7 @@ def run_rtl_flow(onnx_path, out_dir, *, cosim: bool = False, yosys: bool = False
         from l1tagger.export.reference import run_reference
         from l1tagger.rtl.cosim import cosimulate
 
-        stim = "given inputs"
+        stim = stimulus
         if inputs is None:
             inputs, stim = random_stimulus(lowered, n_jets, seed), f"random on-grid jets (seed {seed})"
         inputs = {k: np.asarray(v)[:n_jets] for k, v in inputs.items()}
