@@ -102,6 +102,7 @@ def test_rtl_step_cosimulates_the_run_bit_exact(tiny_run, capsys):
     rtl = json.loads((root / "hls_projects" / "tiny" / "rtl" / "rtl_summary.json").read_text())
     assert rtl["cosim"]["bit_exact"] is True and rtl["cosim"]["n_mismatches"] == 0
     assert rtl["cosim"]["n_jets"] == 40 and rtl["cosim"]["stimulus"].startswith("the C-simulation test-bench jets")
+    assert rtl["interp"]["bit_exact"] is True and rtl["interp"]["n_jets"] == 40  # da4ml's C++ interpreter too
     assert rtl["ii"] == 1 and rtl["latency_cycles"] >= 2
     report = json.loads((root / "runs" / "tiny" / "report.json").read_text())
     rr = report["rtl_route"]
@@ -110,6 +111,7 @@ def test_rtl_step_cosimulates_the_run_bit_exact(tiny_run, capsys):
     assert lut["source"] == "da4ml estimate" and lut["value"] == pytest.approx(rtl["da4ml_cost_estimate_lut"])
     md = (root / "runs" / "tiny" / "report.md").read_text()
     assert "Verilator co-simulation vs QONNX reference | bit-exact" in md and "Open RTL route" in md
+    assert "C++ interpreter vs QONNX reference | bit-exact" in md
     # the hls4ml route is untouched by the RTL route's numbers
     assert report["hardware"]["lut"]["source"] == "estimate"
 

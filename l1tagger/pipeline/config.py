@@ -29,8 +29,9 @@ class RunConfig:
     Firmware
       backend ("Vitis" | "Vivado"), part, clock_ns, n_csim_jets (test-bench jets checked bit for bit)
     Open RTL route (da4ml Verilog beside the hls4ml project; needs a floor or half-up recipe, e.g. int8_floor)
-      rtl:                "off" | "cosim" (Verilator, bit for bit on the test-bench jets) | "yosys" (cosim + Yosys
-                          synth_xilinx counts; minutes to hours for real sizes)
+      rtl:                "off" | "verilog" (Verilog + da4ml's C++ interpreter checked bit for bit on the test-bench
+                          jets: seconds) | "cosim" (+ Verilator co-simulation of the Verilog: minutes, grows with
+                          the model) | "yosys" (cosim + Yosys synth_xilinx counts: minutes to hours)
       rtl_latency_cutoff: da4ml's per-stage delay budget (smaller = more pipeline stages, faster clock)
     Report
       budget (a preset name in budgets/ or a path)
@@ -88,7 +89,7 @@ class RunConfig:
             "attention": ("full", "linformer", "topk"),
             "backend": ("Vitis", "Vivado"),
             "ordering": ("pt", "dr", "cluster"),
-            "rtl": ("off", "cosim", "yosys"),
+            "rtl": ("off", "verilog", "cosim", "yosys"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -141,6 +141,7 @@ def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
     table = budget_table(hw, budget)
     st = [r["status"] for r in table if r["status"] in ("pass", "fail")]
     c = rtl.get("cosim")
+    it = rtl.get("interp")
     return {
         "rtl_dir": rtl.get("rtl_dir"), "top": rtl.get("top"),
         "latency_cycles": rtl["latency_cycles"], "latency_ns": rtl["latency_cycles"] * clock, "ii": rtl["ii"],
@@ -149,6 +150,8 @@ def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
                   if y else "not run"),
         "cosim": ({k: c.get(k) for k in ("bit_exact", "n_jets", "n_values", "n_mismatches", "verilator", "stimulus")}
                   if c else "not run"),
+        "interp": ({k: it.get(k) for k in ("bit_exact", "n_jets", "n_values", "n_mismatches", "stimulus", "source")}
+                   if it else "not run"),
         "budget_table": table, "verdict": "fail" if "fail" in st else ("pass" if st else "not run"),
     }
 
@@ -296,6 +299,12 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
                      f"jets ({c.get('stimulus')}; verilator {c.get('verilator')})"])
     else:
         rows.append(["RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference", "not run"])
+    it = rr["interp"] if isinstance(rr, dict) else "not run"
+    if isinstance(it, dict):
+        verdict = "bit-exact" if it.get("bit_exact") else "MISMATCH"
+        rows.append(["RTL logic in da4ml's C++ interpreter vs QONNX reference",
+                     f"{verdict}: {it.get('n_mismatches')} of {it.get('n_values')} values differ over {it.get('n_jets')} "
+                     f"jets ({it.get('stimulus')}; not a simulation of the Verilog)"])
     out.append(("Bit-exactness", ["check", "result"], rows, ""))
     rows = []
     for r in report["budget_table"]:
