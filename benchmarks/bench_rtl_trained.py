@@ -43,16 +43,20 @@ def main(argv=None) -> int:
     ap.add_argument("--no-pair-bias", action="store_true", help="without the ParT pair bias U")
     ap.add_argument("--n-per-class", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--recipe", default="int8_floor", help="a floor recipe in quantize/ (int8_floor, int6_floor)")
+    ap.add_argument("--d-model", type=int, default=16)
     ap.add_argument("--name", default=None, help="run name (default: derived from the options)")
     ap.add_argument("--work", default="runs", help="where runs/, hls_projects/ and data/ go (kept: resumable)")
     a = ap.parse_args(argv)
-    name = a.name or f"rtl_linformer_n16_l1_{'noU' if a.no_pair_bias else 'U'}"
+    name = a.name or (f"linformer_n16_l1_{'noU' if a.no_pair_bias else 'U'}_d{a.d_model}_{a.recipe}_"
+                      f"{a.n_per_class}jpc")
     work = Path(a.work)
     cfg = load_run_config(
         None, name=name, runs_dir=str(work / "bench_runs"), projects_dir=str(work / "bench_hls"),
         data_dir=str(work / "bench_data"), class_set="hls4ml5", n_per_class=a.n_per_class, n_particles=16,
         features="l1", attention="linformer", linformer_k=4, pair_bias=not a.no_pair_bias, epochs=a.epochs,
-        recipe=str(Path(__file__).resolve().parents[1] / "quantize" / "int8_floor.yaml"),
+        d_model=a.d_model, ffn_dim=2 * a.d_model,
+        recipe=str(Path(__file__).resolve().parents[1] / "quantize" / f"{a.recipe}.yaml"),
         rtl="yosys" if a.yosys else ("cosim" if a.cosim else "verilog"),
     )
     t0 = time.perf_counter()
@@ -67,6 +71,7 @@ def main(argv=None) -> int:
                                                                        "da4ml estimate")
     row = {
         "name": name, "pair_bias": not a.no_pair_bias, "n_per_class": a.n_per_class, "epochs": a.epochs,
+        "d_model": a.d_model, "recipe": a.recipe,
         "accuracy_float": acc["float"], "accuracy_qat": acc["qat"],
         "accuracy_firmware_tb": csim["firmware_accuracy"], "tb_jets": csim["n_jets"],
         "rtl_check": (rtl.get("cosim") or rtl["interp"])["source"],
@@ -86,8 +91,8 @@ def main(argv=None) -> int:
     atomic_write_json(path, {"benchmark": "rtl_trained", "anchor": ANCHOR, "rows": rows})
     lines = ["# A trained tagger through the open RTL route vs the HGQ2+da4ml Linformer (N = 16)", "",
              "Regenerate: `python benchmarks/bench_rtl_trained.py [--yosys] [--no-pair-bias]`. Ours: Pythia 8 + "
-             "FastJet hls4ml-class jets (g, q, W, Z, t), 16 particles x 3 features, Linformer k = 4, int8_floor "
-             "QAT; accuracy on the test split (QAT = the firmware's arithmetic: C sim and RTL are bit-exact to it). "
+             "FastJet hls4ml-class jets (g, q, W, Z, t), 16 particles x 3 features, Linformer k = 4, one block, "
+             "2 heads, floor-rounding QAT recipe as named; accuracy on the test split (QAT = the firmware's arithmetic: C sim and RTL are bit-exact to it). "
              "Anchor: hls4ml LHC jet dataset, ~600k training jets, Vivado post place-and-route. Different jets and "
              "training-set sizes: the deltas say where we stand, not a like-for-like ranking.", "",
              "| system | U | jets/class | accuracy (QAT) | RTL bit-exact | latency | II | LUT (source) | FF | DSP | "

@@ -136,8 +136,11 @@ def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
     if y:
         hw.update({"lut": (float(y["LUT"]), ysrc), "ff": (float(y["FF"]), ysrc), "dsp": (float(y["DSP"]), ysrc),
                    "bram": (float(y.get("BRAM", 0)), ysrc)})
-    elif rtl.get("da4ml_cost_estimate_lut") is not None:
-        hw["lut"] = (float(rtl["da4ml_cost_estimate_lut"]), "da4ml estimate")
+    else:
+        if rtl.get("da4ml_cost_estimate_lut") is not None:
+            hw["lut"] = (float(rtl["da4ml_cost_estimate_lut"]), "da4ml estimate")
+        if rtl.get("register_bits") is not None:  # every pipeline register bit is one flip-flop
+            hw["ff"] = (float(rtl["register_bits"]), "da4ml pipeline register bits")
     table = budget_table(hw, budget)
     st = [r["status"] for r in table if r["status"] in ("pass", "fail")]
     c = rtl.get("cosim")
