@@ -61,9 +61,8 @@ def bench_one(attention: str, n: int, k: int, yosys: bool, cosim: bool, cutoff: 
         cfg = dataclasses.replace(cfg, topk_k=k)
     inputs = toy_inputs(cfg, 300)
     qmodel = quantized_twin(cfg, Path(__file__).parents[1] / "quantize/int8_floor.yaml", inputs)
-    feed = {kk: inputs[kk] for kk in ("x", "mask", "pair")}
     names = ("x", "mask", "pair") if pair_bias else ("x", "mask")
-    feed = {kk: feed[kk] for kk in names}
+    feed = {kk: inputs[kk] for kk in names}
     tag = f"{attention}_n{n}_k{k}_{'U' if pair_bias else 'noU'}"
     onnx_path = workdir / f"{tag}.onnx"
     export_qonnx_model(qmodel, tuple(torch.as_tensor(feed[kk][:1]) for kk in names), onnx_path)
