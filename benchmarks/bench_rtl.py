@@ -146,6 +146,16 @@ def write_results(rows: list[dict]) -> None:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    for r in rows:
+        if r.get("note"):
+            lines += ["", f"`{r['key']}`: {r['note']}."]
+    full = [r for r in rows if r["attention"] != "calibration" and r.get("yosys_LUT")]
+    if full:
+        lines += ["", "Yosys on a whole tagger: " + "; ".join(
+            f"{r['key']}: LUT / da4ml estimate = {r['yosys_LUT'] / r['da4ml_lut_estimate']:.2f}, FF / register bits = "
+            f"{r['yosys_FF'] / r['register_bits']:.2f}, {r['yosys_DSP']} DSP, {r['yosys_s'] / 60:.0f} min of Yosys"
+            for r in full) + " (the pair MLP's constant products stay in LUTs, so the ratio is above the attention "
+            "head's)."]
     cal = [r for r in rows if r["attention"] == "calibration" and r.get("yosys_LUT")]
     if cal:
         lines += ["", "Calibration (rows `calibration/...`: the hand-built one-head attention graph with the firmware "
