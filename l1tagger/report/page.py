@@ -294,20 +294,17 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
         verdict = "bit-exact" if be.get("bit_exact") else f"MISMATCH (first layer: {be.get('first_mismatch_layer')})"
         rows = [["C simulation vs QONNX reference", f"{verdict}: {be.get('n_mismatch')} of {be.get('n_jets')} jets differ"]]
     rr = report.get("rtl_route", "not run")
-    c = rr["cosim"] if isinstance(rr, dict) else "not run"
-    if isinstance(c, dict):
+    checks = (("cosim", "RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference", "verilator {verilator}"),
+              ("interp", "RTL logic in da4ml's C++ interpreter vs QONNX reference", "not a simulation of the Verilog"))
+    for key, label, detail in checks:
+        c = rr[key] if isinstance(rr, dict) else "not run"
+        if not isinstance(c, dict):
+            if key == "cosim":
+                rows.append([label, "not run"])
+            continue
         verdict = "bit-exact" if c.get("bit_exact") else "MISMATCH"
-        rows.append(["RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference",
-                     f"{verdict}: {c.get('n_mismatches')} of {c.get('n_values')} values differ over {c.get('n_jets')} "
-                     f"jets ({c.get('stimulus')}; verilator {c.get('verilator')})"])
-    else:
-        rows.append(["RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference", "not run"])
-    it = rr["interp"] if isinstance(rr, dict) else "not run"
-    if isinstance(it, dict):
-        verdict = "bit-exact" if it.get("bit_exact") else "MISMATCH"
-        rows.append(["RTL logic in da4ml's C++ interpreter vs QONNX reference",
-                     f"{verdict}: {it.get('n_mismatches')} of {it.get('n_values')} values differ over {it.get('n_jets')} "
-                     f"jets ({it.get('stimulus')}; not a simulation of the Verilog)"])
+        rows.append([label, f"{verdict}: {c.get('n_mismatches')} of {c.get('n_values')} values differ over "
+                            f"{c.get('n_jets')} jets ({c.get('stimulus')}; {detail.format(verilator=c.get('verilator'))})"])
     out.append(("Bit-exactness", ["check", "result"], rows, ""))
     rows = []
     for r in report["budget_table"]:
