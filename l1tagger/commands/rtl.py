@@ -82,15 +82,13 @@ def run(args: argparse.Namespace) -> int:
           f"({s['latency_ns']:.1f} ns at {cfg.clock_ns} ns), II {s['ii']}, da4ml estimate "
           f"{s['da4ml_cost_estimate_lut']:.0f} LUT")
     rc = 0
-    if "interp" in s:
-        c = s["interp"]
+    checks = {"interp": "da4ml C++ interpreter", "cosim": "Verilator co-simulation ({verilator})"}
+    for key, label in checks.items():
+        if key not in s:
+            continue
+        c = s[key]
         verdict = "bit-exact" if c["bit_exact"] else f"{c['n_mismatches']} MISMATCHES (first {c['first_mismatch']})"
-        print(f"da4ml C++ interpreter, {c['n_jets']} jets, {c['n_values']} values: {verdict}")
-        rc = 0 if c["bit_exact"] else 1
-    if "cosim" in s:
-        c = s["cosim"]
-        verdict = "bit-exact" if c["bit_exact"] else f"{c['n_mismatches']} MISMATCHES (first {c['first_mismatch']})"
-        print(f"Verilator co-simulation ({c['verilator']}), {c['n_jets']} jets, {c['n_values']} values: {verdict}")
+        print(f"{label.format(verilator=c.get('verilator'))}, {c['n_jets']} jets, {c['n_values']} values: {verdict}")
         rc = rc or (0 if c["bit_exact"] else 1)
     if "yosys" in s:
         y = s["yosys"]
