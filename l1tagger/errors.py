@@ -31,3 +31,7 @@ class ToolNotFoundError(L1TaggerError):
 
 class ReportParseError(L1TaggerError):
     """A vendor/synthesis report that is malformed or truncated (names the missing section or field)."""
+
+
+class OutputError(L1TaggerError):
+    """An artifact that cannot be written: read-only or impossible output path (names the path and the reason)."""

@@ -10,8 +10,10 @@ Run the vendor tools on PROJECT (an hls4ml project written by `l1tagger convert`
 with the scripts in tcl/: --csim (hls_csim.tcl), --synth (hls_csynth.tcl), --cosim (hls_cosim.tcl),
 --export (hls_export.tcl), --vsynth (vivado_ooc_synth.tcl: out-of-context synthesis with utilization and
 timing reports). Steps run in that order; each step's output goes to PROJECT/logs/<step>.log and a
-non-zero exit code stops the build with an error. Parsed reports are written to PROJECT/reports/
-(vitis_hls.json, vivado.json) for `l1tagger report`.
+non-zero exit code stops the build with an error, as does a --synth or --vsynth step that exits 0 without
+writing its report (named in the message; the previous run's report of that step is removed first, so it can
+never pass for the new one). Parsed reports are written to PROJECT/reports/ (vitis_hls.json, vivado.json)
+for `l1tagger report`.
 
 Needs vitis_hls (or vitis-run) and/or vivado on the PATH; without them the command says which tool is
 missing and exits with code 1. No vendor tool? `l1tagger csim` proves bit-exactness with g++,

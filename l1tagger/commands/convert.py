@@ -21,7 +21,12 @@ Test-bench jets come from --tb-inputs (an .npz of graph inputs, e.g. x, mask, pa
 or toy:N) turned into model inputs with the QAT checkpoint's feature scaler (--checkpoint, default qat.pt next
 to the model). Then run `l1tagger csim OUT` for the bit-exact C-simulation proof.
 
-A graph with an op the converter cannot map fails with the op and node named.
+A graph with an op the converter cannot map fails with the op and node named; test-bench inputs that do not fit
+the graph (particles, features, NaN, mask values other than 0/1) fail naming the input, jet and particle.
+
+OUT must be absent or empty: a project of another model would keep its synthesis reports. --force replaces an
+existing l1tagger project there (a folder without its manifest.json is never deleted). The project is written
+beside OUT and renamed into place at the end, so a failed convert leaves no half-written project.
 
 Examples:
   l1tagger convert runs/full16/qat/int8/model.onnx --out hls_projects/full16_int8 --data toy:1000
@@ -41,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", help="jets file or toy:N[:C] for the test bench (needs the QAT checkpoint)")
     p.add_argument("--checkpoint", help="QAT checkpoint for --data (default: qat.pt next to the model)")
     p.add_argument("--n-tb", type=int, default=1000, help="test-bench jets (default 1000)")
+    p.add_argument("--force", action="store_true", help="replace the l1tagger project already in OUT")
 
 
 def _tb_from_data(args, onnx_path: Path) -> tuple[dict, dict]:
@@ -62,31 +68,38 @@ def _tb_from_data(args, onnx_path: Path) -> tuple[dict, dict]:
 
 
 def run(args) -> int:
-    import numpy as np
-
     from l1tagger.convert import DEFAULT_CLOCK_NS, DEFAULT_PART, convert
+    from l1tagger.verify.feed import load_npz
 
     onnx_path = Path(args.onnx)
     if args.n_tb < 1:
         raise ConfigError(f"--n-tb must be >= 1, got {args.n_tb}")
     source: dict = {}
-    tb = None
+    tb, tb_source = None, None
     if args.tb_inputs:
         if not Path(args.tb_inputs).is_file():
             raise ConfigError(f"--tb-inputs file {args.tb_inputs} does not exist")
-        tb = dict(np.load(args.tb_inputs))
+        tb, tb_source = load_npz(args.tb_inputs), args.tb_inputs
         source["tb_inputs"] = args.tb_inputs
     elif args.data:
         tb, source = _tb_from_data(args, onnx_path)
+        tb_source = args.data
     export_manifest = onnx_path.with_name("manifest.json")
     if export_manifest.is_file():
         import json
 
-        em = json.loads(export_manifest.read_text())
+        try:
+            em = json.loads(export_manifest.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"{export_manifest}: corrupt export manifest ({exc})") from None
+        if not isinstance(em, dict):
+            raise ConfigError(f"{export_manifest}: not an export manifest (top level is not a mapping)")
         source.update({"export_manifest": str(export_manifest), "recipe": em.get("recipe"),
                        "source_checkpoint": em.get("source_checkpoint"),
                        "source_checkpoint_sha256": em.get("source_checkpoint_sha256")})
     convert(onnx_path, args.out, backend=args.backend, part=args.part or DEFAULT_PART,
-            clock=args.clock or DEFAULT_CLOCK_NS, tb_inputs=tb, n_tb=args.n_tb, source=source)
-    print(f"wrote HLS project {args.out} ({'no test bench' if tb is None else f'{min(args.n_tb, len(next(iter(tb.values()))))} tb jets'})")
+            clock=args.clock or DEFAULT_CLOCK_NS, tb_inputs=tb, n_tb=args.n_tb, source=source, force=args.force,
+            tb_source=tb_source)
+    n_jets = "no test bench" if tb is None else f"{min(args.n_tb, len(next(iter(tb.values()))))} tb jets"
+    print(f"wrote HLS project {args.out} ({n_jets})")
     return 0

@@ -18,6 +18,8 @@ Class sets:
 Multiparton interactions (underlying event) are off unless --mpi is given. Work runs in chunks on all cores; the
 same --seed (and --chunk-size) gives the same jets for any --workers. Finished chunks are kept in OUT.parts/ so an
 interrupted run resumes; OUT is written atomically at the end. Settings, seed and versions are stored in OUT.
+OUT.lock is locked while OUT is generated: a second generator of the same OUT (another `l1tagger generate`, or an
+`l1tagger run` generating it) fails at once, or waits with --wait-lock.
 
 example:  l1tagger generate --classes hls4ml5 --n-per-class 200 --seed 1 --out data/hls4ml5.h5
 """
@@ -37,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="switch on multiparton interactions (underlying event); about 2x slower")
     p.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after assembling OUT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another process is generating OUT, wait for it instead of failing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
     from l1tagger.data.generate import GeneratorConfig, generate
     from l1tagger.data.io import load_jets
+    from l1tagger.utils.lock import DatasetLockedError, exclusive_lock, lock_path_for
 
     cfg = GeneratorConfig(mpi=args.mpi)
     if args.chunk_size:
         cfg = replace(cfg, chunk_size=args.chunk_size)
-    out = generate(args.classes, args.n_per_class, args.out, seed=args.seed, max_particles=args.max_particles,
-                   workers=args.workers, cfg=cfg, progress=not args.no_progress, keep_parts=args.keep_parts)
+    with exclusive_lock(lock_path_for(args.out), f"dataset {args.out}", wait=args.wait_lock, error=DatasetLockedError,
+                        log=print):
+        out = generate(args.classes, args.n_per_class, args.out, seed=args.seed, max_particles=args.max_particles,
+                       workers=args.workers, cfg=cfg, progress=not args.no_progress, keep_parts=args.keep_parts)
     js = load_jets(out)
     stats = js.meta.get("stats", {})
     print(f"wrote {out}: {len(js)} jets, classes {js.class_counts()}")

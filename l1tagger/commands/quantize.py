@@ -123,13 +123,13 @@ def run(args) -> int:
         tr, va = split(jets, (0.8, 0.2), args.seed)
     out_root = Path(args.out) if args.out else ckpt.parent / "qat"
     summary = {}
-    for recipe, rpath in zip(recipes, args.recipe):
+    for recipe in recipes:
         out = out_root / recipe.name
         out.mkdir(parents=True, exist_ok=True)
         res = qat_finetune(ckpt, recipe, tr, va, cfg, progress=not args.no_progress)
         res.source_checkpoint = ckpt
         with atomic_path(out / "recipe.yaml") as tmp:
-            shutil.copyfile(rpath, tmp)
+            shutil.copyfile(recipe.source, tmp)  # the file read (a preset name resolves to one)
         atomic_torch_save(out / "qat.pt", qat_checkpoint(res, cfg))
         s = res.summary()
         s["checkpoint"] = str(ckpt)

@@ -64,20 +64,22 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from l1tagger.errors import ConfigError
-    from l1tagger.rtl.flow import load_inputs, run_rtl_flow
+    from l1tagger.rtl.flow import run_rtl_flow
     from l1tagger.rtl.project import RtlConfig
+    from l1tagger.verify.feed import load_npz
 
     if args.n_jets < 1:
         raise ConfigError(f"--n-jets must be >= 1, got {args.n_jets}")
     onnx_path, out_dir = _resolve(args.target, args.out)
     cfg = RtlConfig(top=args.top, latency_cutoff=args.latency_cutoff, clock_ns=args.clock_ns)
-    inputs = load_inputs(args.inputs) if args.inputs else None
+    inputs, source = (load_npz(args.inputs), args.inputs) if args.inputs else (None, None)
     stimulus = f"jets from {args.inputs}"
     tb = Path(args.target) / "tb_data" / "inputs.npz"
     if inputs is None and Path(args.target).is_dir() and tb.is_file():
-        inputs, stimulus = load_inputs(tb), f"the project's test-bench jets ({tb})"  # the jets the C-sim checked
-    s = run_rtl_flow(onnx_path, out_dir, cosim=args.cosim, interp=args.interp, yosys=args.yosys, n_jets=args.n_jets, inputs=inputs,
-                     cfg=cfg, seed=args.seed, stimulus=stimulus)
+        # the jets the C-sim checked
+        inputs, source, stimulus = load_npz(tb), str(tb), f"the project's test-bench jets ({tb})"
+    s = run_rtl_flow(onnx_path, out_dir, cosim=args.cosim, interp=args.interp, yosys=args.yosys, n_jets=args.n_jets,
+                     inputs=inputs, cfg=cfg, seed=args.seed, stimulus=stimulus, inputs_source=source)
     print(f"RTL written to {out_dir}: {s['pipeline_stages']} stages, latency {s['latency_cycles']} cycles "
           f"({s['latency_ns']:.1f} ns at {cfg.clock_ns} ns), II {s['ii']}, da4ml estimate "
           f"{s['da4ml_cost_estimate_lut']:.0f} LUT")

@@ -7,7 +7,10 @@ DESCRIPTION = (
     "Run the whole chain with one config file (YAML, keys of l1tagger.pipeline.config.RunConfig; without one, the "
     "small built-in default: N=16 particles, 2 heads, 5-class Pythia jets, int8 recipe). Every step saves its "
     "artifact under runs/<name>/ (the HLS project under hls_projects/<name>/); a rerun skips the steps whose "
-    "inputs are unchanged and resumes at the first one that changed."
+    "inputs are unchanged and resumes at the first one that changed (or whose artifacts no longer match their "
+    "recorded sha256). The whole config, the recipe and the budget are checked before the first step. The run "
+    "directory is locked while the run writes it: a second run of the same name fails at once (--wait-lock: waits). "
+    "Ctrl-C stops the run (exit status 130); rerunning the same command resumes at the interrupted step."
 )
 
 
@@ -19,11 +22,16 @@ def add_arguments(p):
     p.add_argument("--n-per-class", type=int, help="generated jets per class (overrides the config)")
     p.add_argument("--epochs", type=int, help="float training epochs (overrides the config)")
     p.add_argument("--qat-epochs", type=int, help="QAT epochs (overrides the config)")
-    p.add_argument("--force", action="store_true", help="rerun every step even if up to date")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every step even if up to date, reusing no cached work (repairs damaged artifacts)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another process is writing this run (or generating its dataset), wait for it instead "
+                        "of failing")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
 def run(args) -> int:
+    import sys
     import time
 
     from l1tagger.pipeline.config import dump_run_config, load_run_config
@@ -35,7 +43,14 @@ def run(args) -> int:
         print(dump_run_config(cfg), end="")
         return 0
     t0 = time.time()
-    ctx = run_pipeline(cfg, force=args.force)
+    try:
+        ctx = run_pipeline(cfg, force=args.force, wait_lock=args.wait_lock)
+    except KeyboardInterrupt as exc:
+        step = getattr(exc, "step", None)
+        where = f"during step '{step}'" if step else "before the first step"
+        print(f"l1tagger run: interrupted {where}; rerun the same command to resume"
+              f"{' from it' if step else ''} (run directory {cfg.run_dir})", file=sys.stderr)
+        return 130
     report = ctx.artifacts["report"]["report"]
     print(f"\nrun {cfg.name} finished in {time.time() - t0:.0f} s")
     print(open(report).read())

@@ -107,18 +107,31 @@ def check_every_layer_emits(hls_model) -> None:
 
 
 def convert(onnx_path, out_dir, backend: str = "Vitis", part: str = DEFAULT_PART, clock: float = DEFAULT_CLOCK_NS,
-            tb_inputs: dict | None = None, n_tb: int = 1000, source: dict | None = None, trace: bool = True):
+            tb_inputs: dict | None = None, n_tb: int = 1000, source: dict | None = None, trace: bool = True,
+            force: bool = False, tb_source: str | None = None):
     """Convert a cleaned QONNX model into a self-contained hls4ml project in ``out_dir``. Returns the ModelGraph.
 
-    tb_inputs: graph input name -> array (batch first); the first ``n_tb`` jets and their QONNX-reference outputs
-               go to ``out_dir/tb_data``. source: provenance (checkpoint, recipe, ...) stored in the manifest.
+    tb_inputs: graph input name -> array (batch first), checked against the graph
+               (:func:`l1tagger.verify.feed.validate_feed`; ``tb_source`` names them in its messages); the first
+               ``n_tb`` jets and their QONNX-reference outputs go to ``out_dir/tb_data``.
+    source:    provenance (checkpoint, recipe, ...) stored in the manifest.
+    force:     replace an existing l1tagger project in ``out_dir`` (without it a non-empty ``out_dir`` is refused: a
+               project must not inherit another model's reports); a folder that is not a project is never deleted.
+    The project is written into a temporary sibling folder and renamed into place at the end.
     """
-    from l1tagger.convert.project import write_project
+    from l1tagger.convert.project import check_target, write_project
+    from l1tagger.verify.feed import validate_feed
 
+    out_dir = Path(out_dir)
     cfg = ConvertConfig(backend=backend, part=part, clock=float(clock), trace=trace)
+    if n_tb < 1:
+        raise ConversionError(f"n_tb must be >= 1, got {n_tb}")
+    check_target(out_dir, force)  # before any work
     t0 = time.perf_counter()
     model = load_graph(onnx_path)
+    feed = None if tb_inputs is None else validate_feed(model, tb_inputs, tb_source or "test-bench inputs",
+                                                        max_jets=n_tb)
     hls_model, fe = build_hls_model(model, out_dir, cfg)
-    write_project(hls_model, fe, model, Path(onnx_path), Path(out_dir), cfg, tb_inputs, n_tb, source or {},
-                  convert_s=time.perf_counter() - t0)
+    write_project(hls_model, fe, model, Path(onnx_path), out_dir, cfg, feed, source or {},
+                  convert_s=time.perf_counter() - t0, force=force)
     return hls_model

@@ -3,7 +3,8 @@
 A :class:`FixedType` is (signed, width, frac): value = integer * 2^-frac, integer in the signed/unsigned ``width``
 bit range. Result types of Add / Mul / MatMul are derived from integer *bounds* so they are exact by construction
 and never wider than the textbook rule (input widths + ceil(log2 contraction length)). Only Quant layers round
-(rounding mode of the QONNX node) and saturate (``AP_SAT``, or ``AP_SAT_SYM`` for narrow signed ranges).
+(rounding mode of the QONNX node, mapped to ap_fixed by the contract's one rounding table
+:data:`l1tagger.contract.quant.ROUNDING`) and saturate (``AP_SAT``, or ``AP_SAT_SYM`` for narrow signed ranges).
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from l1tagger.errors import ConversionError
-
-#: QONNX Quant rounding_mode -> ap_fixed quantisation mode
-ROUNDING_TO_AP = {"ROUND": "AP_RND_CONV", "HALF_EVEN": "AP_RND_CONV", "FLOOR": "AP_TRN", "HALF_UP": "AP_RND"}
-#: ap_fixed mode -> hls4ml RoundingMode name
-AP_TO_HLS4ML_ROUND = {"AP_RND_CONV": "RND_CONV", "AP_TRN": "TRN", "AP_RND": "RND"}
 
 
 @dataclass(frozen=True)

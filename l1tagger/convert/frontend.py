@@ -8,7 +8,11 @@ handler per op type (registry :data:`HANDLERS`), folds constant sub-graphs (weig
 exact fixed-point type for every tensor (:mod:`l1tagger.convert.fixed`) and emits one extension layer per node;
 ``hls4ml.model.ModelGraph.from_layer_list`` then builds the model with hls4ml's flows and writers.
 
-Any op without a handler raises :class:`ConversionError` naming the op and the node.
+Any op without a handler raises :class:`ConversionError` naming the op and the node. Semantics come from the
+torch-free contract (:mod:`l1tagger.contract`): the op set, Quant decoding and the rounding table (a Quant that
+rounds with a mode ap_fixed cannot reproduce is refused, naming the node; constants are folded with qonnx's own
+rounding function), the layout ops (applied to values when folding and to element indices for ``L1Permute`` /
+``L1Concat`` tables) and the softmax spec.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from typing import Callable
 import numpy as np
 import onnx
 
+from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
+from l1tagger.contract.quant import QuantSpec, decode_quant
+from l1tagger.contract.softmax import spec_of_node
 from l1tagger.convert import fixed as fx
 from l1tagger.convert.fixed import FixedType
 from l1tagger.errors import ConversionError
@@ -111,14 +118,6 @@ def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", co
     }
 
 
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            v = onnx.helper.get_attribute_value(a)
-            return v.decode() if isinstance(v, bytes) else v
-    return default
-
-
 def _check_lsbs(fe_node, typ: FixedType) -> None:
     if max(abs(typ.int_min), abs(typ.int_max)) > FLOAT32_EXACT_LSBS:
         raise ConversionError(
@@ -127,50 +126,14 @@ def _check_lsbs(fe_node, typ: FixedType) -> None:
         )
 
 
-# ------------------------------------------------------------------------------------- numpy layout semantics
-def _np_layout(fe: Frontend, node, x: np.ndarray, extra: list[np.ndarray] | None = None) -> np.ndarray:
-    """Apply a layout op to a numpy array (used both for constant folding and to build index tables)."""
-    op = node.op_type
-    if op == "Identity":
-        return x
-    if op == "Transpose":
-        perm = _attr(node, "perm")
-        return np.transpose(x, perm)
-    if op == "Reshape":
-        shape = [int(s) for s in fe.const(node.input[1], node)]
-        shape = [x.shape[i] if s == 0 and not _attr(node, "allowzero", 0) else s for i, s in enumerate(shape)]
-        return x.reshape(shape)
-    if op == "Flatten":
-        axis = _attr(node, "axis", 1)
-        axis = axis + x.ndim if axis < 0 else axis
-        return x.reshape(int(np.prod(x.shape[:axis])), -1)
-    if op in ("Squeeze", "Unsqueeze"):
-        axes = _attr(node, "axes")
-        if axes is None and len(node.input) > 1:
-            axes = [int(a) for a in fe.const(node.input[1], node)]
-        if op == "Squeeze":
-            axes = [a + x.ndim if a < 0 else a for a in (axes or [i for i, s in enumerate(x.shape) if s == 1])]
-            return np.squeeze(x, axis=tuple(axes))
-        out_rank = x.ndim + len(axes)
-        return np.expand_dims(x, tuple(a + out_rank if a < 0 else a for a in axes))
-    if op == "Slice":
-        starts = fe.const(node.input[1], node).astype(np.int64)
-        ends = fe.const(node.input[2], node).astype(np.int64)
-        axes = fe.const(node.input[3], node).astype(np.int64) if len(node.input) > 3 and node.input[3] else \
-            np.arange(len(starts))
-        steps = fe.const(node.input[4], node).astype(np.int64) if len(node.input) > 4 and node.input[4] else \
-            np.ones(len(starts), np.int64)
-        sl = [slice(None)] * x.ndim
-        for s, e, a, st in zip(starts, ends, axes, steps):
-            a = int(a) + x.ndim if a < 0 else int(a)
-            dim = x.shape[a]
-            e = max(min(int(e), dim), -dim - 1) if st < 0 else min(int(e), dim)
-            sl[a] = slice(int(s), e, int(st))
-        return x[tuple(sl)]
-    if op == "Gather":
-        idx = fe.const(node.input[1], node).astype(np.int64)
-        return np.take(x, idx, axis=_attr(node, "axis", 0))
-    raise ConversionError(f"node {node.name!r}: {op} is not a layout op")
+# ------------------------------------------------------------------------------------- layout semantics
+def _layout_consts(fe: Frontend, node) -> list:
+    """Values of a layout node's inputs after the data input (None when absent or not constant)."""
+    out = []
+    for name in node.input[1:]:
+        t = fe.tensors.get(name) if name else None
+        out.append(t.value if isinstance(t, Const) else None)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- handlers
@@ -187,47 +150,37 @@ def handler(*ops: str):
     return deco
 
 
-def _quant_params(fe: Frontend, node):
-    scale = np.asarray(fe.const(node.input[1], node), np.float64).ravel()
-    zp = np.asarray(fe.const(node.input[2], node), np.float64).ravel()
-    bits = np.asarray(fe.const(node.input[3], node), np.float64).ravel()
-    if scale.size != 1 or zp.size != 1 or bits.size != 1:
-        raise ConversionError(f"Quant node {node.name!r}: per-channel scale/zero point/bit width is not supported")
-    s, z, b = float(scale[0]), float(zp[0]), float(bits[0])
-    frac = -np.log2(s) if s > 0 else np.nan
-    if not (np.isfinite(frac) and frac == round(frac)):
-        raise ConversionError(f"Quant node {node.name!r}: scale {s} is not a power of two")
-    if z != 0.0:
-        raise ConversionError(f"Quant node {node.name!r}: zero point {z} is not 0")
-    if b != round(b) or not 1 <= b <= 32:
-        raise ConversionError(f"Quant node {node.name!r}: bit width {b} is not an integer in [1, 32]")
-    rounding = str(_attr(node, "rounding_mode", "ROUND")).upper()
-    if rounding not in fx.ROUNDING_TO_AP:
-        raise ConversionError(f"Quant node {node.name!r}: rounding_mode {rounding!r} is not supported "
-                              f"(supported: {sorted(fx.ROUNDING_TO_AP)})")
-    signed, narrow = bool(_attr(node, "signed", 1)), bool(_attr(node, "narrow", 0))
-    return int(b), int(frac), signed, narrow, rounding
+def quant_spec(fe: Frontend, node) -> QuantSpec:
+    """The contract's decoding of a Quant node whose scale, zero point and bit width are constants."""
+    return decode_quant(node, *(fe.const(name, node) for name in node.input[1:4]))
 
 
-def _np_quant(x, bits, frac, signed, narrow, rounding):
-    q = np.asarray(x, np.float64) * 2.0**frac
-    q = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor,
-         "HALF_UP": lambda v: np.floor(v + 0.5)}[rounding](q)
-    t = fx.quant_type(bits, frac, signed, narrow)
-    return np.clip(q, t.int_min, t.int_max) * 2.0**-frac
+def ap_rounding(spec: QuantSpec, node, rounds: bool = True) -> str:
+    """ap_fixed quantisation mode reproducing the node's qonnx rounding for either sign (contract ROUNDING).
+
+    rounds=False: the input drops no fraction bit, so any mode is exact (AP_TRN stands in for one ap_fixed lacks).
+    """
+    ap = spec.mode.ap_fixed
+    if ap is None and not rounds:
+        return "AP_TRN"
+    if ap is None:
+        raise ConversionError(
+            f"Quant node {node.name!r}: rounding_mode {spec.rounding!r} cannot be reproduced by ap_fixed "
+            f"({spec.mode.note}); the converted firmware would not be bit-exact")
+    return ap
 
 
 @handler("Quant")
 def _quant(fe: Frontend, node) -> None:
-    bits, frac, signed, narrow, rounding = _quant_params(fe, node)
+    spec = quant_spec(fe, node)
     src = fe.get(node.input[0], node)
-    if isinstance(src, Const):
-        fe.tensors[node.output[0]] = Const(_np_quant(src.value, bits, frac, signed, narrow, rounding))
+    if isinstance(src, Const):  # folded with qonnx's own rounding function (contract ROUNDING)
+        fe.tensors[node.output[0]] = Const(spec.apply(src.value))
         return
-    out = fx.quant_type(bits, frac, signed, narrow)
-    ap_round = fx.ROUNDING_TO_AP[rounding]
-    mid = fx.rounding_mid_type(src.type, frac)
-    sat = "SAT_SYM" if (signed and narrow) else "SAT"
+    out = fx.quant_type(spec.bits, spec.frac, spec.signed, spec.narrow)
+    ap_round = ap_rounding(spec, node, rounds=src.type.frac > spec.frac)
+    mid = fx.rounding_mid_type(src.type, spec.frac)
+    sat = "SAT_SYM" if (spec.signed and spec.narrow) else "SAT"
     fe.emit("L1Quant", node, [src], src.shape, out, sat=sat,
             types={"mid_t": mid.cpp(ap_round, "AP_WRAP")},
             consts={})
@@ -304,23 +257,23 @@ def _matmul(fe: Frontend, node) -> None:
             tables={"a_off": ("int", a_off), "b_off": ("int", b_off)})
 
 
-@handler("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Gather", "Identity")
+@handler(*sorted(SINGLE_INPUT_LAYOUT_OPS))
 def _layout(fe: Frontend, node) -> None:
     src = fe.get(node.input[0], node)
+    consts = _layout_consts(fe, node)
     if isinstance(src, Const):
-        fe.tensors[node.output[0]] = Const(_np_layout(fe, node, src.value))
+        fe.tensors[node.output[0]] = Const(layout(node, src.value, consts))
         return
-    idx = _np_layout(fe, node, np.arange(int(np.prod(src.shape))).reshape(src.shape))
+    idx = layout(node, np.arange(int(np.prod(src.shape))).reshape(src.shape), consts)
     fe.emit("L1Permute", node, [src], idx.shape, src.type, consts={"n_in": int(np.prod(src.shape))},
             tables={"idx": ("int", idx.ravel())})
 
 
 @handler("Concat")
 def _concat(fe: Frontend, node) -> None:
-    axis = _attr(node, "axis", 0)
     parts = [fe.get(n, node) for n in node.input]
     if all(isinstance(p, Const) for p in parts):
-        fe.tensors[node.output[0]] = Const(np.concatenate([p.value for p in parts], axis=axis))
+        fe.tensors[node.output[0]] = Const(concat(node, [p.value for p in parts]))
         return
     acts = [fe.as_act(n, node) for n in node.input]
     cur = acts[0]
@@ -328,8 +281,8 @@ def _concat(fe: Frontend, node) -> None:
         a = cur
         ia = np.arange(int(np.prod(a.shape))).reshape(a.shape)
         ib = np.arange(int(np.prod(b.shape))).reshape(b.shape)
-        idx = np.concatenate([ia, ib], axis=axis)
-        src = np.concatenate([np.zeros(a.shape, np.int64), np.ones(b.shape, np.int64)], axis=axis)
+        idx = concat(node, [ia, ib])
+        src = concat(node, [np.zeros(a.shape, np.int64), np.ones(b.shape, np.int64)])
         t = fx.union_type(a.type, b.type)
         last = i == len(acts) - 2
         sub = node if last else onnx.helper.make_node("Concat", [], [f"{node.output[0]}__part{i}"],
@@ -342,10 +295,7 @@ def _concat(fe: Frontend, node) -> None:
 
 @handler("FirmwareSoftmax")
 def _softmax(fe: Frontend, node) -> None:
-    from l1tagger.qat.softmax import SoftmaxSpec
-
-    spec = SoftmaxSpec.from_json(_attr(node, "spec"))
-    topk = int(_attr(node, "topk", 0))
+    spec, topk = spec_of_node(node)
     x = fe.as_act(node.input[0], node)
     msk = fe.as_act(node.input[1], node) if len(node.input) > 1 and node.input[1] else None
     if not x.type.signed or x.type.frac != spec.in_frac or x.type.width > spec.in_bits:
@@ -398,13 +348,14 @@ def input_type(model, name: str) -> tuple[FixedType, str, str, str]:
     fe = Frontend(model)
     for init in model.graph.initializer:
         fe.tensors[init.name] = Const(np.asarray(onnx.numpy_helper.to_array(init), np.float64))
-    params = {_quant_params(fe, q) for q in quants}
-    if len(params) != 1:
-        raise ConversionError(f"graph input {name!r} is read by Quant nodes with different grids {sorted(params)}")
-    bits, frac, signed, narrow, rounding = params.pop()
-    t = fx.quant_type(bits, frac, signed, narrow)
-    return (t, fx.AP_TO_HLS4ML_ROUND[fx.ROUNDING_TO_AP[rounding]], "SAT_SYM" if (signed and narrow) else "SAT",
-            "features")
+    specs = {quant_spec(fe, q) for q in quants}
+    if len(specs) != 1:
+        raise ConversionError(f"graph input {name!r} is read by Quant nodes with different grids "
+                              f"{sorted(map(str, specs))}")
+    spec = specs.pop()
+    t = fx.quant_type(spec.bits, spec.frac, spec.signed, spec.narrow)
+    ap_rounding(spec, quants[0])  # float inputs generally round: refuse a mode ap_fixed cannot reproduce
+    return t, spec.mode.hls4ml, "SAT_SYM" if (spec.signed and spec.narrow) else "SAT", "features"
 
 
 def build_layer_list(model) -> Frontend:

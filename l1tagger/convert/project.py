@@ -13,18 +13,24 @@ Layout of ``hls_projects/<run>/``::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import platform
+import secrets
+import shutil
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from l1tagger.errors import ConfigError
 from l1tagger.utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 MANIFEST = "manifest.json"
+HLS4ML_CONFIG = "hls4ml_config.yml"  # hls4ml's record of the project config (holds OutputDir)
 PACKAGES = ("l1tagger", "hls4ml", "qonnx", "onnx", "brevitas", "torch", "numpy")
 
 
@@ -52,17 +58,14 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def write_tb_data(out_dir: Path, model, inputs: dict, n_tb: int) -> dict:
-    """Write the first n_tb jets and their QONNX-reference outputs; returns a summary for the manifest."""
+def write_tb_data(out_dir: Path, model, feed: dict) -> dict:
+    """Write the test-bench jets and their QONNX-reference outputs; returns a summary for the manifest.
+
+    feed: {graph input: float32 array} as returned by :func:`l1tagger.verify.feed.validate_feed`.
+    """
     from l1tagger.export.reference import run_reference
 
-    names = [vi.name for vi in model.graph.input if model.get_initializer(vi.name) is None]
-    missing = [n for n in names if n not in inputs]
-    if missing:
-        from l1tagger.errors import ConversionError
-
-        raise ConversionError(f"test-bench inputs lack graph input(s) {missing}")
-    feed = {n: np.asarray(inputs[n][:n_tb], np.float32) for n in names}
+    names = list(feed)
     ref = run_reference(model, feed, progress=len(feed[names[0]]) > 200)
     outs = {o.name: np.asarray(ref[o.name]) for o in model.graph.output}
     tb = out_dir / "tb_data"
@@ -89,12 +92,96 @@ def layer_map(fe) -> list[dict]:
     return rows
 
 
-def write_project(hls_model, fe, model, onnx_path: Path, out_dir: Path, cfg, tb_inputs, n_tb, source,
-                  convert_s: float) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    hls_model.write()
+def is_project(path) -> bool:
+    """Whether ``path`` holds an l1tagger HLS project (a manifest.json written by :func:`write_project`)."""
+    try:
+        man = json.loads((Path(path) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(man, dict) and isinstance(man.get("config"), dict) and "io_type" in man["config"] \
+        and isinstance(man.get("files"), dict)
+
+
+def _protected(path: Path) -> bool:
+    """/, a top-level folder, a home folder, the working directory or one of its parents."""
+    cwd = Path.cwd().resolve()
+    homes = {Path.home().resolve(), Path(os.path.expanduser("~")).resolve()}
+    return len(path.parts) <= 2 or path in homes or path.parent in (Path("/home"), Path("/Users")) or \
+        path == cwd or path in cwd.parents
+
+
+def check_target(out_dir, force: bool = False) -> None:
+    """ConfigError unless ``out_dir`` may receive a new project: absent or empty, or (with ``force``) an l1tagger
+    HLS project, which is then replaced as a whole. Never a folder that is not one (nor /, a home or ``.``)."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        above = next((a for a in out_dir.absolute().parents if a.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ConfigError(f"{out_dir}: {above} is a file, not a directory; choose another --out")
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: exists and is not a directory; choose another --out")
+    if not any(out_dir.iterdir()):
+        return
+    if not force:
+        raise ConfigError(f"{out_dir}: not empty (a project of another model would leave its synthesis reports "
+                          f"behind); pass --force to replace the l1tagger project there, or choose another --out")
+    if _protected(out_dir.resolve()):
+        raise ConfigError(f"{out_dir}: refusing to replace {out_dir.resolve()} (/, a top-level or home folder, or the "
+                          f"working directory); choose another --out")
+    if not is_project(out_dir):
+        raise ConfigError(f"{out_dir}: not empty and not an l1tagger HLS project (no valid {MANIFEST}); refusing to "
+                          f"delete it, choose another --out")
+
+
+@contextlib.contextmanager
+def staged_dir(out_dir: Path, force: bool = False):
+    """Yield a new temporary folder beside ``out_dir``; on success it replaces ``out_dir`` (checked by
+    :func:`check_target`) with one rename, on any failure or interrupt it is removed and ``out_dir`` is untouched."""
+    check_target(out_dir, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stem = out_dir.parent / f".{out_dir.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp, old = stem.with_name(stem.name + ".tmp"), stem.with_name(stem.name + ".old")
+    tmp.mkdir()  # usual permissions (umask), unlike mkdtemp's 0700
+    try:
+        yield tmp
+        check_target(out_dir, force)  # unchanged meanwhile?
+        if out_dir.exists() or out_dir.is_symlink():
+            os.replace(out_dir, old)
+            try:
+                os.replace(tmp, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_project(hls_model, fe, model, onnx_path: Path, out_dir: Path, cfg, tb_feed, source, convert_s: float,
+                  force: bool = False) -> Path:
+    """Write the whole project into a temporary sibling of ``out_dir`` and rename it into place at the end (a failed
+    or interrupted convert leaves no half-written project). tb_feed: validated test-bench inputs or None."""
+    import yaml
+
+    with staged_dir(out_dir, force) as tmp:
+        hls_model.config.config["OutputDir"] = str(tmp)
+        try:
+            hls_model.write()
+        finally:
+            hls_model.config.config["OutputDir"] = str(out_dir)
+        atomic_write_text(tmp / HLS4ML_CONFIG, yaml.dump(hls_model.config.config))  # as hls4ml writes it
+        write_files(fe, model, onnx_path, tmp, cfg, tb_feed, source, convert_s)
+    return out_dir / MANIFEST
+
+
+def write_files(fe, model, onnx_path: Path, out_dir: Path, cfg, tb_feed, source, convert_s: float) -> Path:
+    """model.onnx, tb_data/ and manifest.json (last: it hashes every other file) into ``out_dir``."""
     atomic_write_bytes(out_dir / "model.onnx", model.model.SerializeToString())
-    tb = write_tb_data(out_dir, model, tb_inputs, n_tb) if tb_inputs is not None else None
+    tb = write_tb_data(out_dir, model, tb_feed) if tb_feed is not None else None
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
     manifest = {
         "schema": 1,

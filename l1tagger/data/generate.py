@@ -6,6 +6,9 @@ dropped) are clustered with anti-kT R = 0.8; of the ``jets_per_event`` highest-p
 and |eta| cut that pass the class's truth rule are kept. Per jet: constituents (4-vector, charge, type flags) and
 pt, eta, phi, mass, soft-drop mass, tau1..tau3 (``l1tagger.physics.substructure``).
 
+Final-state particles below ``MIN_PARTICLE_ENERGY`` (1 MeV) are dropped before clustering (see
+:func:`visible_particles` for why).
+
 Work is split into chunks of ``chunk_size`` jets of one class. Chunk ``c`` of class ``k`` always gets the Pythia
 seed derived from (master seed, k, c), so the same seed gives the same jets whatever the number of workers.
 Each finished chunk is written atomically to ``<out>.parts/``; an interrupted run resumes from the chunks there,
@@ -26,7 +29,7 @@ import numpy as np
 
 from l1tagger.data.classes import BASE_SETTINGS, ClassSet, JetClassSpec, get_class_set
 from l1tagger.data.jetset import PID_FLAGS, JetSet
-from l1tagger.errors import DataError
+from l1tagger.errors import DataError, OutputError
 from l1tagger.physics.substructure import SubstructureConfig, substructure
 from l1tagger.utils.atomic import atomic_write_json
 
@@ -35,6 +38,8 @@ CHARGED_LEPTONS = (11, 13, 15)
 RESONANCES = (6, 23, 24, 25)  # followed through their decays when collecting truth decay products
 PARTONS = (1, 2, 3, 4, 5, 21)
 MAX_SEED = 900_000_000  # Pythia's Random:seed upper limit
+#: Minimum energy in GeV of a final-state particle the generator keeps (1 MeV); see :func:`visible_particles`.
+MIN_PARTICLE_ENERGY = 1e-3
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class GeneratorConfig:
     max_events_per_jet: give up on a chunk after chunk_size * this many events (selection too tight)
     extra_settings:   further Pythia readString lines applied to every class (e.g. a tune)
     substructure:     soft-drop and N-subjettiness parameters
+    min_particle_energy: final-state particles below this energy (GeV) are dropped before clustering
+                      (default ``MIN_PARTICLE_ENERGY`` = 1 MeV; see :func:`visible_particles`)
     """
 
     ecm: float = 13600.0
@@ -65,6 +72,7 @@ class GeneratorConfig:
     max_events_per_jet: int = 200
     extra_settings: tuple[str, ...] = ()
     substructure: SubstructureConfig = field(default_factory=SubstructureConfig)
+    min_particle_energy: float = MIN_PARTICLE_ENERGY
 
     def pythia_settings(self, spec: JetClassSpec, seed: int) -> list[str]:
         return [
@@ -172,6 +180,24 @@ def jet_matches(spec: JetClassSpec, objs: list[np.ndarray], jet_eta: float, jet_
 
 
 # ------------------------------------------------------------------------------------------ one chunk
+def visible_particles(status: np.ndarray, ids: np.ndarray, energy: np.ndarray,
+                      min_energy: float = MIN_PARTICLE_ENERGY) -> np.ndarray:
+    """Mask of the particles that enter jet clustering: final state (status > 0), not a neutrino, and with
+    energy >= ``min_energy`` GeV.
+
+    Why a threshold: Pythia's QED shower radiates photons down to 1e-13 GeV. No detector sees them (calorimeter
+    cell noise is tens of MeV), they carry no measurable energy, and anti-kT / soft drop / N-subjettiness are
+    infrared safe, so dropping them leaves the jets unchanged. Kept, they break the model inputs: for such a
+    photon E - |pz| is below any float clamp, so its rapidity, and the ParT pairwise ln Delta of every pair it
+    is in, is set by the clamp rather than the kinematics (ln Delta off by up to 5.2 against weaver-core's
+    formula on 0.04 % of pairs). 1 MeV is far below any detector threshold (it removes only photons and the odd
+    soft electron: every hadron has E >= m_pi = 140 MeV) and far above the scale where float32 constituents lose
+    their rapidity: for E >= 1 MeV inside |eta| < 3, E - |pz| > 1e-6 GeV.
+    """
+    status, ids, energy = np.asarray(status), np.asarray(ids), np.asarray(energy)
+    return (status > 0) & ~np.isin(np.abs(ids), NEUTRINOS) & (energy >= min_energy)
+
+
 def _particle_flags(ids: np.ndarray, charge: np.ndarray) -> np.ndarray:
     aid = np.abs(ids)
     hadron = (aid > 100) & (aid < 1_000_000)
@@ -225,7 +251,8 @@ def _batch_to_numpy(batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return flat, offsets
 
 
-def _select_jets(flat, offsets, spec: JetClassSpec, cs: ClassSet, jet_r: float):
+def _select_jets(flat, offsets, spec: JetClassSpec, cs: ClassSet, jet_r: float,
+                 min_energy: float = MIN_PARTICLE_ENERGY):
     """Cluster every event of a batch; yield (event index in batch, constituent indices into ``flat``) per kept jet."""
     import awkward as ak
     import fastjet
@@ -233,7 +260,7 @@ def _select_jets(flat, offsets, spec: JetClassSpec, cs: ClassSet, jet_r: float):
     from l1tagger.physics.substructure import quiet_fastjet
 
     quiet_fastjet()
-    visible = (flat["status"] > 0) & ~np.isin(np.abs(flat["id"]), NEUTRINOS)
+    visible = visible_particles(flat["status"], flat["id"], flat["e"], min_energy)
     vis_idx = np.flatnonzero(visible)
     event_of = np.searchsorted(offsets, vis_idx, side="right") - 1
     n_events = len(offsets) - 1
@@ -299,7 +326,7 @@ def generate_chunk(class_set: str, class_index: int, n_jets: int, seed: int,
             n_batch = int(min(256, max(batch_events, math.ceil(need / rate))))
         batch = py.nextBatch(n_batch)
         flat, offsets = _batch_to_numpy(batch)
-        for e, idx in _select_jets(flat, offsets, spec, cs, cfg.jet_r):
+        for e, idx in _select_jets(flat, offsets, spec, cs, cfg.jet_r, cfg.min_particle_energy):
             ids = flat["id"][idx]
             q = charge_of(ids)
             jets_p4.append(np.stack([flat["px"][idx], flat["py"][idx], flat["pz"][idx], flat["e"][idx]], axis=1))
@@ -373,7 +400,7 @@ def generate(class_set: str, n_per_class: int, out_path: str | os.PathLike, seed
     Resumes from ``<out_path>.parts/`` when a previous run with the same settings was interrupted, and returns
     at once when ``out_path`` already holds a file generated with the same settings.
     """
-    from l1tagger.data.io import write_jets
+    from l1tagger.data.io import output_problem, write_jets
     from l1tagger.data.readers.l1tagger_h5 import read as read_part
 
     if n_per_class <= 0:
@@ -382,13 +409,18 @@ def generate(class_set: str, n_per_class: int, out_path: str | os.PathLike, seed
         raise DataError(f"max_particles must be positive, got {max_particles}")
     cs = get_class_set(class_set)
     cfg = cfg or GeneratorConfig()
+    if not (math.isfinite(cfg.min_particle_energy) and cfg.min_particle_energy >= 0):
+        raise DataError(f"min_particle_energy must be a finite energy >= 0 GeV, got {cfg.min_particle_energy}")
     cfg = replace(cfg, max_particles=int(max_particles))
     out_path = Path(out_path)
     parts_dir = out_path.with_name(out_path.name + ".parts")
     manifest = {"class_set": class_set, "n_per_class": int(n_per_class), "seed": int(seed), "generator": cfg.to_dict()}
     if _already_generated(out_path, manifest):
         return out_path  # deterministic: the same settings would give the same file
-    _prepare_parts_dir(parts_dir, manifest)
+    try:  # an unwritable output fails here, before any event is generated
+        _prepare_parts_dir(parts_dir, manifest)
+    except OSError as exc:
+        raise OutputError(f"{out_path}: cannot create the chunk directory {parts_dir}: {output_problem(exc)}") from exc
 
     tasks = plan_chunks(class_set, n_per_class, seed, cfg, parts_dir)
     todo = [t for t in tasks if not Path(t["path"]).is_file()]
@@ -436,7 +468,7 @@ def _already_generated(out_path: Path, manifest: dict) -> bool:
         return False
     try:
         meta = read_meta(out_path)
-    except (OSError, ValueError):
+    except DataError:  # unreadable: generate it again
         return False
     want = json.loads(json.dumps(manifest))
     return (meta.get("class_set", {}).get("name") == want["class_set"]

@@ -16,6 +16,24 @@ PID_FLAGS = ("isChargedHadron", "isNeutralHadron", "isPhoton", "isElectron", "is
 JET_FIELDS = ("pt", "eta", "phi", "mass", "sdmass", "tau1", "tau2", "tau3")
 
 
+def integer_array(values, dtype, what: str) -> np.ndarray:
+    """``values`` as an integer array of ``dtype``; DataError naming the first jet whose value is not a whole
+    number (a fractional label or particle count must not be silently truncated) or does not fit ``dtype``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iubf":
+        raise DataError(f"{what} values must be numbers, got dtype {arr.dtype}")
+    info = np.iinfo(dtype)
+    with np.errstate(invalid="ignore"):
+        fraction = ~np.isfinite(arr) | (np.floor(arr) != arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
+        outside = ~fraction & ((arr < info.min) | (arr > info.max))
+    for bad, problem in ((fraction, "not a whole number"), (outside, f"outside [{info.min}, {info.max}]")):
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = " of jet " + ", particle ".join(str(i) for i in first[:2]) if first else ""
+            raise DataError(f"{what}{where} is {arr[first].item()!r}, {problem}")
+    return arr.astype(dtype)
+
+
 @dataclass
 class JetSet:
     """A set of labelled jets with zero-padded constituent arrays.
@@ -41,10 +59,10 @@ class JetSet:
 
     def __post_init__(self):
         self.p4 = np.asarray(self.p4, dtype=np.float32)
-        self.n_particles = np.asarray(self.n_particles, dtype=np.int32)
+        self.n_particles = integer_array(self.n_particles, np.int32, "n_particles")
         self.charge = np.asarray(self.charge, dtype=np.float32)
-        self.pid = np.asarray(self.pid, dtype=np.uint8)
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.pid = integer_array(self.pid, np.uint8, "particle-type flag")
+        self.labels = integer_array(self.labels, np.int64, "label")
         self.class_names = [str(c) for c in self.class_names]
         self.jet = {k: np.asarray(v) for k, v in self.jet.items()}
 
@@ -100,6 +118,35 @@ class JetSet:
             jet={k: np.concatenate([s.jet[k] for s in sets]) for k in sorted(keys)},
             meta=dict(sets[0].meta),
         )
+
+    def sample(self, n: int | None, seed: int) -> "JetSet":
+        """At most ``n`` jets drawn at random with every class kept in proportion (stratified), in file order.
+
+        The one way to take a subset of a jet count (``--max-jets``, ``--n-jets``): files are often stored class by
+        class, so the first ``n`` rows would hold one class only. Each class present gets
+        ``n * count / len(self)`` jets (largest remainders round up, and every class present keeps at least one
+        jet when ``n`` allows it); which jets is decided by ``numpy.random.default_rng(seed)``. ``n`` None or
+        >= len(self) returns the whole set.
+        """
+        if n is None or n >= len(self):
+            return self
+        if n <= 0:
+            raise DataError(f"the number of jets to sample must be positive, got {n}")
+        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        present = np.flatnonzero(counts)
+        exact = n * counts / len(self)
+        take = np.floor(exact).astype(np.int64)
+        if n >= present.size:  # every class present keeps at least one jet
+            take[present] = np.maximum(take[present], 1)
+        while take.sum() > n:  # the minimum of one jet overshot: take back where it costs least, never below 1
+            take[np.argmax(np.where(take > 1, take - exact, -np.inf))] -= 1
+        rest = exact - take
+        rest[take >= counts] = -np.inf
+        for c in np.argsort(-rest, kind="stable")[: n - int(take.sum())]:
+            take[c] += 1
+        rng = np.random.default_rng(seed)
+        index = [rng.choice(np.flatnonzero(self.labels == c), int(take[c]), replace=False) for c in present]
+        return self.subset(np.sort(np.concatenate(index)))
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.class_names))

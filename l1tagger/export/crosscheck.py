@@ -46,18 +46,22 @@ class CrossCheck:
 
 
 def crosscheck(qmodel, wrapper, inputs: dict[str, np.ndarray], batch_size: int = 1000) -> CrossCheck:
-    """inputs: {'x': (B,N,F), 'mask': (B,N)[, 'pair': (B,N,N,4)]} float arrays on any grid (quantized inside)."""
-    names = [vi.name for vi in wrapper.graph.input if wrapper.get_initializer(vi.name) is None]
-    n = len(inputs[names[0]])
+    """inputs: {'x': (B,N,F), 'mask': (B,N)[, 'pair': (B,N,N,4)]} float arrays on any grid (quantized inside),
+    checked and cast to float32 once (:func:`l1tagger.verify.feed.validate_feed`): all three see the same values."""
+    from l1tagger.verify.feed import validate_feed
+
+    feed = validate_feed(wrapper, inputs)
+    names = list(feed)
+    n = len(feed[names[0]])
     qmodel.eval()
     with torch.no_grad():
         outs = []
         for s in range(0, n, batch_size):
-            args = [torch.as_tensor(np.asarray(inputs[k][s:s + batch_size], np.float32)) for k in names]
+            args = [torch.as_tensor(feed[k][s:s + batch_size]) for k in names]
             outs.append(qmodel(*args).numpy())
     brev = np.concatenate(outs)
-    ref = run_reference(wrapper, inputs, return_all=True)
-    ir = run_intref(wrapper, {k: inputs[k] for k in names}, return_all=True)
+    ref = run_reference(wrapper, feed, return_all=True)
+    ir = run_intref(wrapper, feed, return_all=True)
     out_name = wrapper.graph.output[0].name
     first = None
     bq = int(np.sum(brev != ref[out_name]))

@@ -6,10 +6,13 @@ Nodes exported with ``domain="l1tagger.export.custom_ops"`` therefore execute in
 the classes below, with no registration call needed.
 
 FirmwareSoftmax(logits, [mask]) -> weights
-    attributes: ``spec`` (JSON of :class:`l1tagger.qat.softmax.SoftmaxSpec`), ``topk`` (int, 0 = off)
+    attributes: ``spec`` (JSON of :class:`l1tagger.contract.softmax.SoftmaxSpec`), ``topk`` (int, 0 = off)
     logits are float values on the spec's input grid; the output is float o * 2^-out_frac where o is
-    :func:`l1tagger.qat.softmax.softmax_int`. Off-grid or out-of-range logits raise DataError: there is no
+    :func:`l1tagger.contract.softmax.softmax_int`. Off-grid or out-of-range logits raise DataError: there is no
     float fallback.
+
+``spec_of_node`` (re-exported here) and the softmax itself come from the torch-free contract
+(:mod:`l1tagger.contract.softmax`).
 """
 
 from __future__ import annotations
@@ -21,27 +24,11 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
 from l1tagger.errors import ConfigError, DataError
-from l1tagger.qat.softmax import ONNX_DOMAIN, SoftmaxSpec, softmax_int
+from l1tagger.contract.softmax import ONNX_DOMAIN, SoftmaxSpec, softmax_int, spec_of_node  # noqa: F401
 
 __all__ = ["FirmwareSoftmax"]
 
 DOMAIN = ONNX_DOMAIN
-
-
-def spec_of_node(node) -> tuple[SoftmaxSpec, int]:
-    """(SoftmaxSpec, topk) of a FirmwareSoftmax NodeProto; ConfigError naming the node when malformed."""
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    if "spec" not in attrs:
-        raise ConfigError(f"FirmwareSoftmax node {node.name!r} has no 'spec' attribute")
-    raw = attrs["spec"]
-    try:
-        spec = SoftmaxSpec.from_json(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    except ConfigError as exc:
-        raise ConfigError(f"FirmwareSoftmax node {node.name!r}: {exc}") from exc
-    topk = int(attrs.get("topk", 0))
-    if topk < 0:
-        raise ConfigError(f"FirmwareSoftmax node {node.name!r}: topk must be >= 0, got {topk}")
-    return spec, topk
 
 
 def grid_to_int(x: np.ndarray, frac: int, what: str) -> np.ndarray:

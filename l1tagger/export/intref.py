@@ -3,26 +3,32 @@
 Every tensor is held as ``Fx(v, frac)``: int64 array ``v`` with value ``v * 2^-frac``. Quant nodes read their scale
 (must be a power of two), zero point (must be 0), bit width, signedness, narrow flag and rounding mode, and round /
 saturate on integers; MatMul/Add/Mul are exact integer arithmetic (fraction bits add or align); FirmwareSoftmax is
-:func:`l1tagger.qat.softmax.softmax_int`; layout ops move integers. Float data only enters where the graph itself
+:func:`l1tagger.contract.softmax.softmax_int`; layout ops move integers. Float data only enters where the graph itself
 starts from floats: graph inputs and weight initializers, which are quantized by their Quant node with an exact
 float64 division by a power of two. A float tensor used directly by arithmetic (e.g. a 0/1 mask) must be exactly
 representable on a fixed-point grid, else VerificationError.
 
 This is deliberately a different implementation from qonnx's execution (onnxruntime float32 per node), so agreement
-of the two is evidence that the float32 reference is exact.
+of the two is evidence that the float32 reference is exact. Semantics (op set, Quant decoding, the meaning of each
+rounding mode, layout ops, the softmax) come from the torch-free contract :mod:`l1tagger.contract`; the arithmetic
+(integer rounding shifts, alignment, saturation) is this module's own. One op per entry of :data:`OPS`.
+
+Graph inputs must have the graph's declared shape except the batch axis (DataError naming the input otherwise).
+A float input value beyond a Quant's range saturates (+-inf and huge values included, as in qonnx); NaN raises
+DataError naming the tensor.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
-from l1tagger.errors import VerificationError
-from l1tagger.export.custom_ops import spec_of_node
-from l1tagger.qat.softmax import softmax_int
+from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
+from l1tagger.contract.quant import ROUNDING, decode_quant
+from l1tagger.contract.softmax import softmax_int, spec_of_node
+from l1tagger.errors import DataError, VerificationError
 
 MAX_FRAC = 48
 
@@ -38,39 +44,30 @@ class Fx:
         return self.v.astype(np.float64) * (2.0 ** -self.frac)
 
 
-def _log2_exact(scale: float, node) -> int:
-    m, e = math.frexp(float(scale))
-    if m != 0.5:
-        raise VerificationError(f"Quant node {node.name!r}: scale {scale!r} is not a power of two")
-    return -(e - 1)  # scale = 2^(e-1) = 2^-frac
-
-
 def _round_shift(v: np.ndarray, s: int, mode: str, node) -> np.ndarray:
-    """round(v / 2^s) for s > 0 on int64 with the Quant node's rounding mode."""
+    """round(v / 2^s) for s > 0 on int64, in integers, with the qonnx rounding mode ``mode``.
+
+    The meaning of each mode is :data:`l1tagger.contract.quant.ROUNDING` (qonnx's functions); this is an independent
+    integer implementation of it (floor shift, remainder against half an LSB), tested against that table.
+    """
     q = v >> s  # floor
-    if mode == "FLOOR":
-        return q
     rem = v - (q << s)
     half = np.int64(1) << (s - 1)
-    if mode in ("ROUND", "HALF_EVEN"):
-        return q + ((rem > half) | ((rem == half) & ((q & 1) == 1)))
-    if mode == "CEIL":
-        return q + (rem > 0)
-    if mode == "HALF_UP":  # qonnx: sign(x) * floor(|x| + 0.5), i.e. half away from zero
-        return np.where(v >= 0, q + (rem >= half), q + (rem > half))
-    raise VerificationError(f"Quant node {node.name!r}: rounding mode {mode!r} not supported by the integer reference")
-
-
-def _round_float(x: np.ndarray, mode: str, node) -> np.ndarray:
-    if mode in ("ROUND", "HALF_EVEN"):
-        return np.round(x)
-    if mode == "FLOOR":
-        return np.floor(x)
-    if mode == "CEIL":
-        return np.ceil(x)
-    if mode == "HALF_UP":
-        return np.sign(x) * np.floor(np.abs(x) + 0.5)
-    raise VerificationError(f"Quant node {node.name!r}: rounding mode {mode!r} not supported by the integer reference")
+    pos = v >= 0
+    up = {
+        "FLOOR": np.zeros(v.shape, bool),
+        "CEIL": rem > 0,
+        "DOWN": ~pos & (rem > 0),  # toward zero
+        "UP": pos & (rem > 0),  # away from zero
+        "ROUND": (rem > half) | ((rem == half) & ((q & 1) == 1)),  # ties to even
+        "HALF_UP": np.where(pos, rem >= half, rem > half),  # ties away from zero
+        "HALF_DOWN": np.where(pos, rem > half, rem >= half),  # ties toward zero
+    }
+    up["HALF_EVEN"] = up["ROUND"]
+    if mode not in up:
+        raise VerificationError(f"Quant node {node.name!r}: rounding mode {mode!r} not supported by the integer "
+                                f"reference")
+    return q + up[mode]
 
 
 def to_fx(x: np.ndarray, what: str) -> Fx:
@@ -90,6 +87,26 @@ def _align(a: Fx, b: Fx) -> tuple[np.ndarray, np.ndarray, int]:
     return a.v << (f - a.frac), b.v << (f - b.frac), f
 
 
+def declared_shape(vi) -> tuple[int, ...] | None:
+    """The declared shape of a graph input (0 = symbolic / unknown dimension), None when it has none."""
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return tuple(int(d.dim_value) if d.HasField("dim_value") else 0 for d in t.shape.dim)
+
+
+def check_input_shape(vi, value: np.ndarray) -> None:
+    """DataError naming the input when ``value`` does not have the declared shape (the batch axis is free)."""
+    want = declared_shape(vi)
+    if want is None:
+        return
+    got = tuple(np.shape(value))
+    if len(got) != len(want) or any(w > 0 and g != w for g, w in zip(got[1:], want[1:])):
+        expected = ("B",) + tuple(w if w > 0 else "?" for w in want[1:]) if want else ()
+        raise DataError(f"graph input {vi.name!r}: shape {got} does not match the graph's declared shape "
+                        f"{'(' + ', '.join(str(e) for e in expected) + ')'} (B = any batch size)")
+
+
 class IntReference:
     """Integer interpreter over a cleaned QONNX ModelWrapper."""
 
@@ -99,13 +116,6 @@ class IntReference:
         self.inits = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
 
     # ------------------------------------------------------------------ helpers
-    def _attr(self, node, name, default=None):
-        for a in node.attribute:
-            if a.name == name:
-                v = helper.get_attribute_value(a)
-                return v.decode() if isinstance(v, bytes) else v
-        return default
-
     def _fx(self, env, name, node) -> Fx:
         t = env[name]
         if isinstance(t, Fx):
@@ -114,34 +124,30 @@ class IntReference:
         env[name] = fx
         return fx
 
-    def _plain(self, env, name) -> np.ndarray:
+    @staticmethod
+    def _value(env, name):
+        """A constant input's value (shape, indices, ...), or None when the input is absent."""
+        if not name:
+            return None
         t = env[name]
-        return t.v if isinstance(t, Fx) else np.asarray(t)
+        return t.value() if isinstance(t, Fx) else np.asarray(t)
 
     # ------------------------------------------------------------------ ops
     def _quant(self, node, env):
         x = env[node.input[0]]
-        scale = np.asarray(env[node.input[1]]).reshape(-1)
-        zp = np.asarray(env[node.input[2]]).reshape(-1)
-        bits = float(np.asarray(env[node.input[3]]).reshape(-1)[0])
-        if scale.size != 1 or zp.size != 1 or zp[0] != 0:
-            raise VerificationError(f"Quant node {node.name!r}: needs a scalar scale and zero point 0")
-        if bits != int(bits):
-            raise VerificationError(f"Quant node {node.name!r}: non-integer bit width {bits}")
-        bits = int(bits)
-        t = _log2_exact(scale[0], node)
-        signed, narrow = int(self._attr(node, "signed", 1)), int(self._attr(node, "narrow", 0))
-        mode = str(self._attr(node, "rounding_mode", "ROUND")).upper()
+        spec = decode_quant(node, *(np.asarray(env[i]) for i in node.input[1:4]), error=VerificationError)
+        t, mode, lo, hi = spec.frac, spec.rounding, spec.int_min, spec.int_max
         if isinstance(x, Fx):
             s = x.frac - t
             q = x.v << (-s) if s <= 0 else _round_shift(x.v, s, mode, node)
-        else:  # float graph input / weight: exact float64 division by a power of two
-            q = _round_float(np.asarray(x, np.float64) * (2.0**t), mode, node).astype(np.int64)
-        if signed:
-            lo, hi = -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
-        else:
-            lo, hi = 0, (1 << bits) - 1 - narrow
-        return Fx(np.clip(q, lo, hi), t)
+            return Fx(np.clip(q, lo, hi), t)
+        # float graph input / weight: exact float64 scaling by a power of two, saturated in float before the int
+        # cast (so +-inf and values beyond int64 saturate like qonnx instead of wrapping), then rounded
+        y = np.asarray(x, np.float64) * (2.0**t)
+        if np.isnan(y).any():
+            idx = tuple(int(i) for i in np.argwhere(np.isnan(y))[0])
+            raise DataError(f"Quant node {node.name!r}: input {node.input[0]!r} holds NaN at index {idx}")
+        return Fx(ROUNDING[mode].numpy(np.clip(y, lo, hi)).astype(np.int64), t)
 
     def _softmax(self, node, env):
         spec, topk = spec_of_node(node)
@@ -160,67 +166,33 @@ class IntReference:
             mask = np.broadcast_to(self._fx(env, node.input[1], node).v != 0, q.shape)
         return Fx(softmax_int(q, mask, topk, spec), spec.out_frac)
 
-    def _run_node(self, node, env):
-        op = node.op_type
-        if op == "Quant":
-            return self._quant(node, env)
-        if op == "FirmwareSoftmax":
-            return self._softmax(node, env)
-        if op == "MatMul":
-            a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
-            return Fx(np.matmul(a.v, b.v), a.frac + b.frac)
-        if op == "Mul":
-            a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
-            return Fx(a.v * b.v, a.frac + b.frac)
-        if op == "Add":
-            va, vb, f = _align(self._fx(env, node.input[0], node), self._fx(env, node.input[1], node))
-            return Fx(va + vb, f)
-        if op == "Relu":
-            a = self._fx(env, node.input[0], node)
-            return Fx(np.maximum(a.v, 0), a.frac)
-        if op == "Concat":
-            parts = [self._fx(env, n, node) for n in node.input]
-            f = max(p.frac for p in parts)
-            return Fx(np.concatenate([p.v << (f - p.frac) for p in parts], axis=int(self._attr(node, "axis"))), f)
-        layout = {
-            "Transpose": lambda v: np.transpose(v, self._attr(node, "perm")),
-            "Reshape": lambda v: self._reshape(v, self._plain(env, node.input[1])),
-            "Flatten": lambda v: v.reshape(int(np.prod(v.shape[: self._attr(node, "axis", 1)])), -1),
-            "Squeeze": lambda v: np.squeeze(v, axis=tuple(int(a) for a in self._plain(env, node.input[1])))
-            if len(node.input) > 1 else np.squeeze(v),
-            "Unsqueeze": lambda v: self._unsqueeze(v, self._plain(env, node.input[1])),
-            "Gather": lambda v: np.take(v, self._plain(env, node.input[1]), axis=int(self._attr(node, "axis", 0))),
-            "Slice": lambda v: self._slice(v, node, env),
-            "Identity": lambda v: v,
-        }
-        if op in layout:
-            src = env[node.input[0]]
-            if isinstance(src, Fx):
-                return Fx(layout[op](src.v), src.frac)
-            return layout[op](np.asarray(src))
-        raise VerificationError(f"integer reference: unsupported op {op!r} in node {node.name!r}")
+    def _matmul(self, node, env):
+        a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
+        return Fx(np.matmul(a.v, b.v), a.frac + b.frac)
 
-    @staticmethod
-    def _reshape(v, shape):
-        shape = [int(s) for s in shape]
-        shape = [v.shape[i] if s == 0 else s for i, s in enumerate(shape)]
-        return v.reshape(shape)
+    def _mul(self, node, env):
+        a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
+        return Fx(a.v * b.v, a.frac + b.frac)
 
-    @staticmethod
-    def _unsqueeze(v, axes):
-        out_rank = v.ndim + len(axes)
-        for a in sorted(int(x) % out_rank for x in axes):
-            v = np.expand_dims(v, a)
-        return v
+    def _add(self, node, env):
+        va, vb, f = _align(self._fx(env, node.input[0], node), self._fx(env, node.input[1], node))
+        return Fx(va + vb, f)
 
-    def _slice(self, v, node, env):
-        starts, ends = self._plain(env, node.input[1]), self._plain(env, node.input[2])
-        axes = self._plain(env, node.input[3]) if len(node.input) > 3 and node.input[3] else range(len(starts))
-        steps = self._plain(env, node.input[4]) if len(node.input) > 4 and node.input[4] else [1] * len(starts)
-        idx = [slice(None)] * v.ndim
-        for s, e, a, st in zip(starts, ends, axes, steps):
-            idx[int(a)] = slice(int(s), int(e), int(st))
-        return v[tuple(idx)]
+    def _relu(self, node, env):
+        a = self._fx(env, node.input[0], node)
+        return Fx(np.maximum(a.v, 0), a.frac)
+
+    def _concat(self, node, env):
+        parts = [self._fx(env, n, node) for n in node.input]
+        f = max(p.frac for p in parts)
+        return Fx(concat(node, [p.v << (f - p.frac) for p in parts], error=VerificationError), f)
+
+    def _layout(self, node, env):
+        src = env[node.input[0]]
+        consts = [self._value(env, n) for n in node.input[1:]]
+        if isinstance(src, Fx):
+            return Fx(layout(node, src.v, consts, error=VerificationError), src.frac)
+        return layout(node, np.asarray(src), consts, error=VerificationError)
 
     # ------------------------------------------------------------------ run
     def run(self, inputs: dict[str, np.ndarray], return_all: bool = False) -> dict:
@@ -231,10 +203,14 @@ class IntReference:
                 continue
             if vi.name not in inputs:
                 raise VerificationError(f"integer reference: graph input {vi.name!r} not given")
-            env[vi.name] = np.asarray(inputs[vi.name], dtype=np.float64)
+            value = np.asarray(inputs[vi.name], dtype=np.float64)
+            check_input_shape(vi, value)
+            env[vi.name] = value
         for node in self.graph.node:
-            out = self._run_node(node, env)
-            env[node.output[0]] = out
+            fn = OPS.get(node.op_type)
+            if fn is None:
+                raise VerificationError(f"integer reference: unsupported op {node.op_type!r} in node {node.name!r}")
+            env[node.output[0]] = fn(self, node, env)
         if return_all:
             return {k: v for k, v in env.items() if k not in self.inits}
         res = {}
@@ -242,6 +218,19 @@ class IntReference:
             t = env[o.name]
             res[o.name] = t if isinstance(t, Fx) else to_fx(t, f"graph output {o.name!r}")
         return res
+
+
+#: op_type -> method(self, node, env) -> Fx or float array; the op set of l1tagger.contract.opset.SUPPORTED_OPS
+OPS = {
+    "Quant": IntReference._quant,
+    "FirmwareSoftmax": IntReference._softmax,
+    "MatMul": IntReference._matmul,
+    "Mul": IntReference._mul,
+    "Add": IntReference._add,
+    "Relu": IntReference._relu,
+    "Concat": IntReference._concat,
+    **{op: IntReference._layout for op in SINGLE_INPUT_LAYOUT_OPS},
+}
 
 
 def run_intref(model, inputs: dict[str, np.ndarray], return_all: bool = False) -> dict:

@@ -68,16 +68,17 @@ def run_reference(model, inputs: dict[str, np.ndarray], return_all: bool = False
                   chunk: int = 1000) -> dict:
     """Execute the cleaned QONNX graph on a batch. Returns {output: array} (every tensor when return_all).
 
-    inputs: graph input name -> array with the batch axis first (any batch size). The graph is re-batched to
-    min(chunk, n) (:func:`with_batch_size`) and executed chunk by chunk.
+    inputs: graph input name -> array with the batch axis first (any batch size), checked and cast to float32 by
+    :func:`l1tagger.verify.feed.validate_feed` (DataError on a wrong shape, NaN/inf, a mask value other than 0/1).
+    The graph is re-batched to min(chunk, n) (:func:`with_batch_size`) and executed chunk by chunk.
     """
     from qonnx.core.onnx_exec import execute_onnx
 
+    from l1tagger.verify.feed import validate_feed
+
     check_supported(model.model if hasattr(model, "model") else model)
-    names = [vi.name for vi in model.graph.input if model.get_initializer(vi.name) is None]
-    missing = [n for n in names if n not in inputs]
-    if missing:
-        raise VerificationError(f"reference: graph input(s) {missing} not given")
+    inputs = validate_feed(model, inputs)
+    names = list(inputs)
     inits = {i.name for i in model.graph.initializer}
     batched = batched_tensors(model)
     n = len(inputs[names[0]])
@@ -94,7 +95,7 @@ def run_reference(model, inputs: dict[str, np.ndarray], return_all: bool = False
         sl = slice(c * gb, min(n, (c + 1) * gb))
         feed = {}
         for k in names:
-            a = np.asarray(inputs[k][sl], dtype=np.float32)
+            a = inputs[k][sl]
             if len(a) < gb:
                 a = np.concatenate([a, np.repeat(a[:1], gb - len(a), axis=0)])
             feed[k] = a

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from l1tagger.errors import ConfigError, DataError
+from l1tagger.models.tagger import check_mask
 
 
 @dataclass
@@ -141,6 +142,7 @@ class ParT(nn.Module):
         B, N, F = x.shape
         if N != self.cfg.n_particles or F != self.cfg.n_features:
             raise DataError(f"x must have shape (B, {self.cfg.n_particles}, {self.cfg.n_features}), got {tuple(x.shape)}")
+        check_mask(mask)
         real = mask.bool()
         pad = ~real
         h = self.embed(x) * real.unsqueeze(-1)

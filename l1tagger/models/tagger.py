@@ -52,6 +52,19 @@ from l1tagger.models.projections import projection_matrix
 N_PAIR_FEATURES = 4
 
 
+def check_mask(mask: torch.Tensor) -> None:
+    """DataError naming the first jet/particle whose mask value is neither 0 nor 1 (Brevitas and QONNX would take
+    it silently and compute garbage). Skipped while tracing / exporting (the graph must not hold the check); one
+    comparison and one reduction over (B, N) otherwise."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return
+    bad = (mask != 0) & (mask != 1)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        where = f"jet {idx[0]} particle {idx[1]}" if len(idx) == 2 else f"at {idx}"
+        raise DataError(f"mask {where}: {float(mask[idx])!r}, a mask takes only 0 or 1")
+
+
 def _init_q_scale(layer: nn.Module, head_size: int) -> None:
     """Absorb ParT's 1/sqrt(d_head) into the query projection's initial weights (and bias)."""
     scale = 1.0 / math.sqrt(head_size)
@@ -226,6 +239,7 @@ class L1Tagger(nn.Module):
             )
         if tuple(mask.shape) != tuple(x.shape[:2]):
             raise DataError(f"mask must have shape {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+        check_mask(mask)
         if cfg.pair_bias:
             want = (x.shape[0], cfg.n_particles, cfg.n_particles, N_PAIR_FEATURES)
             if pair is None or tuple(pair.shape) != want:

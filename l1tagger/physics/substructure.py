@@ -108,12 +108,17 @@ def _cluster(jagged, algorithm: str):
 
 
 def soft_drop_mass(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConfig = SubstructureConfig()) -> np.ndarray:
-    """Soft-drop groomed mass (GeV) of each jet, shape (n_jets,)."""
+    """Soft-drop groomed mass (GeV) of each jet, shape (n_jets,), >= 0.
+
+    FastJet's ``PseudoJet::m()`` returns -sqrt(-m^2) when m^2 < 0; a jet groomed to one (nearly) massless
+    particle stored in float32 can have m^2 slightly below 0, so the mass is clamped at 0 (as the ungroomed
+    jet mass in ``l1tagger.data.io.jet_kinematics``).
+    """
     if len(p4) == 0:
         return np.zeros(0)
     seq = _cluster(_as_jagged(p4, n_particles), "ca")
     sd = seq.exclusive_jets_softdrop_grooming(njets=1, beta=cfg.sd_beta, symmetry_cut=cfg.sd_zcut, R0=cfg.sd_r0)
-    return np.asarray(sd.msoftdrop, dtype=np.float64)
+    return np.clip(np.asarray(sd.msoftdrop, dtype=np.float64), 0.0, None)
 
 
 def nsubjettiness(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConfig = SubstructureConfig()) -> np.ndarray:

@@ -13,19 +13,33 @@ whose inputs are unchanged, so a rerun resumes at the first step whose inputs ch
     rtl       hls_projects/<name>/rtl/ (da4ml Verilog checked on the test-bench jets: da4ml's C++ interpreter
               always, Verilator co-simulation unless ``rtl: verilog``; Yosys counts with ``rtl: yosys``)
     report    report.md + report.json
+
+Safety: the run name is one path component (``RunConfig.validate``) and the whole config, recipe and budget are
+checked before step 1 (``config.preflight``). The run directory is locked (``runs/<name>/.lock``) for the whole
+run and a generated dataset (``<dataset>.lock``) while it is generated, so a second run of the same name fails at
+once (or waits with ``wait_lock``). The pipeline deletes only inside its own directories, through
+``utils.fs.remove_inside``: the HLS project ``projects_dir/<name>`` (when this run wrote it), its ``rtl/``, the
+training work directory ``runs/<name>/train/<fingerprint>`` and, with ``--force``, the generated dataset.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from l1tagger.errors import VerificationError
-from l1tagger.pipeline.config import RunConfig
+from l1tagger.pipeline.config import RunConfig, preflight
 from l1tagger.pipeline.steps import Step, StepContext, run_steps
+from l1tagger.resources import resolve_recipe
 from l1tagger.utils.atomic import atomic_path, atomic_write_json
+from l1tagger.utils.fs import UnsafeRemovalError, is_strictly_inside, remove_inside
+from l1tagger.utils.lock import DatasetLockedError, RunLockedError, exclusive_lock, lock_path_for
+
+#: in the run directory: the resolved HLS project path this run created (it may clear only that one)
+PROJECT_MARKER = "project.json"
 
 SPLIT = (0.6, 0.2, 0.2)
 
@@ -48,7 +62,15 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
         from l1tagger.data.generate import generate
 
         path = Path(cfg.data_dir) / f"{cfg.class_set}_{cfg.n_per_class}_s{cfg.seed}.h5"
-        generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
+        # one generator per dataset at a time; other runs reading a finished file need no lock (it is replaced
+        # atomically)
+        with exclusive_lock(lock_path_for(path), f"dataset {path}", wait=ctx.wait_lock, error=DatasetLockedError,
+                            log=ctx.log):
+            if ctx.force:  # repair: regenerate the cached dataset and its interrupted chunks from scratch
+                for p in (path, path.with_name(path.name + ".parts")):
+                    if remove_inside(p, cfg.data_dir):
+                        ctx.log(f"  --force: removed {p}")
+            generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
         jets = load_dataset(str(path))
     rng = np.random.default_rng(cfg.seed)
     # shuffled within each part: files are ordered by class, and the C-sim test bench takes the first test jets
@@ -67,8 +89,12 @@ def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
 
     jets, parts = _jets(cfg, ctx)
     tc = train_config_from_run(cfg, len(jets.class_names))
-    # keyed by the step's fingerprint: an interrupted training resumes, a changed config starts afresh
-    ckpt = train(tc, parts["train"], parts["val"], ctx.run_dir / "train" / ctx.fingerprint, resume=True)
+    # keyed by the step's fingerprint: an interrupted training resumes, a changed config starts afresh; with
+    # --force or damaged artifacts it starts afresh too (a corrupt last.pt/best.pt must not be resumed from)
+    work = ctx.run_dir / "train" / ctx.fingerprint
+    if ctx.fresh and remove_inside(work, ctx.run_dir):
+        ctx.log(f"  cleared {work} (no resume: --force or damaged artifacts)")
+    ckpt = train(tc, parts["train"], parts["val"], work, resume=True)
     metrics = evaluate(load_checkpoint(ckpt), parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "float.json", ctx.run_dir / "metrics" / "float_roc.png", "float")
     ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
@@ -102,7 +128,7 @@ def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
     out = ctx.run_dir / "qat"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "recipe.yaml") as tmp:
-        shutil.copyfile(cfg.recipe, tmp)
+        shutil.copyfile(resolve_recipe(cfg.recipe), tmp)
     atomic_torch_save(out / "qat.pt", qat_checkpoint(res, qcfg))
     summary = res.summary()
     atomic_write_json(out / "metrics.json", summary)
@@ -136,18 +162,52 @@ def _test_inputs(cfg: RunConfig, ctx: StepContext) -> dict:
     return inp.graph_feed()
 
 
-def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
-    import json
+def _owns_project(project: Path, run_dir: Path) -> bool:
+    """Whether ``project`` may be cleared by the run in ``run_dir``: empty, recorded in its marker, or (projects of
+    runs from before the marker) converted from this run's own QAT checkpoint."""
+    if not any(project.iterdir()):
+        return True
+    marker = run_dir / PROJECT_MARKER
+    try:
+        if json.loads(marker.read_text()).get("project") == str(project.resolve()):
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        source = json.loads((project / "manifest.json").read_text())["source"]["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return is_strictly_inside(source, run_dir)
 
+
+def claim_project(cfg: RunConfig, ctx: StepContext) -> Path:
+    """The run's own HLS project directory ``projects_dir/<name>``, cleared for a new conversion.
+
+    Refuses (UnsafeRemovalError, nothing removed) when the path is not a direct child of ``projects_dir`` named
+    after the run, is a symlink, or exists with files this run did not write.
+    """
+    projects, project = Path(cfg.projects_dir), cfg.project_dir
+    if project.name != cfg.name or project.parent.resolve() != projects.resolve():
+        raise UnsafeRemovalError(f"HLS project {project} is not {projects}/{cfg.name}")
+    if project.is_symlink() or (project.exists() and not project.is_dir()):
+        raise UnsafeRemovalError(f"HLS project {project} exists and is not a directory this run wrote; remove it "
+                                 f"or choose another run name")
+    if project.exists() and not _owns_project(project, ctx.run_dir):
+        raise UnsafeRemovalError(f"HLS project {project} exists and was not written by run {cfg.name!r} (no "
+                                 f"{ctx.run_dir / PROJECT_MARKER} naming it); remove it or choose another run name")
+    atomic_write_json(ctx.run_dir / PROJECT_MARKER, {"project": str(project.resolve())})
+    remove_inside(project, projects)
+    return project
+
+
+def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.convert import convert
 
     feed = _test_inputs(cfg, ctx)
     em = json.loads(Path(ctx.artifact("qat", "manifest")).read_text())
     source = {"checkpoint": str(ctx.artifact("qat", "qat")), "recipe": em.get("recipe"),
               "source_checkpoint": em.get("source_checkpoint"), "onnx": str(ctx.artifact("qat", "onnx"))}
-    project = cfg.project_dir
-    if project.exists():
-        shutil.rmtree(project)
+    project = claim_project(cfg, ctx)
     convert(ctx.artifact("qat", "onnx"), project, backend=cfg.backend, part=cfg.part, clock=cfg.clock_ns,
             tb_inputs=feed, n_tb=cfg.n_csim_jets, source=source)
     ctx.log(f"  HLS project: {project}/ ({cfg.backend}, {cfg.part}, {cfg.clock_ns} ns)")
@@ -196,8 +256,8 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
 
     out = Path(ctx.artifact("convert", "project")) / "rtl"
     if cfg.rtl == "off":
-        if out.exists():  # generated by an earlier run with rtl on: the report must not show it as current
-            shutil.rmtree(out)
+        # generated by an earlier run with rtl on: the report must not show it as current
+        remove_inside(out, cfg.project_dir)
         ctx.log("  open RTL route: off (set rtl: verilog, cosim or yosys)")
         return {}
     s = run_rtl_flow(ctx.artifact("qat", "onnx"), out, cosim=cfg.rtl != "verilog", interp=True,
@@ -244,14 +304,22 @@ STEPS = [
 ]
 
 
-def run_pipeline(cfg: RunConfig, force: bool = False, log=print) -> StepContext:
+def run_pipeline(cfg: RunConfig, force: bool = False, log=print, wait_lock: bool = False) -> StepContext:
+    """Check the whole config (``preflight``), lock ``runs/<name>/``, then run the steps that are not up to date.
+
+    force:     rerun every step without reusing cached work (training restarts, the generated dataset is rebuilt)
+    wait_lock: wait for another process holding the run's (or the dataset's) lock instead of failing at once
+    Ctrl-C raises ``steps.StepInterrupted`` naming the step; rerunning resumes there.
+    """
     import torch
 
     from l1tagger.pipeline.config import dump_run_config
     from l1tagger.utils.atomic import atomic_write_text
 
-    cfg.validate()
+    preflight(cfg)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cfg.run_dir / "config.yaml", dump_run_config(cfg))
-    return run_steps(STEPS, cfg, cfg.run_dir, force=force, log=log)
+    with exclusive_lock(cfg.run_dir / ".lock", f"run directory {cfg.run_dir}", wait=wait_lock, error=RunLockedError,
+                        log=log):
+        atomic_write_text(cfg.run_dir / "config.yaml", dump_run_config(cfg))
+        return run_steps(STEPS, cfg, cfg.run_dir, force=force, log=log, wait_lock=wait_lock)

@@ -24,6 +24,8 @@ from l1tagger.errors import ConfigError
 from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
 from l1tagger.qat.recipe import Recipe, load_recipe
 
+QAT_CHECKPOINT_FORMAT = "l1tagger-qat-1"
+
 
 @dataclass
 class QATConfig:
@@ -177,7 +179,7 @@ def qat_checkpoint(result: QATResult, qat_config: QATConfig) -> dict:
 
     m = result.model
     return {
-        "format": "l1tagger-qat-1",
+        "format": QAT_CHECKPOINT_FORMAT,
         "model": m.state_dict(),
         "train_config": json.dumps(m.train_config.to_dict()),
         "scaler": json.dumps(m.feature_scaler.to_dict()),
@@ -189,32 +191,28 @@ def qat_checkpoint(result: QATResult, qat_config: QATConfig) -> dict:
 
 
 def load_qat_checkpoint(path, recipe_path=None) -> nn.Module:
-    """Rebuild the quantized model from a QAT checkpoint (recipe from the checkpoint unless one is given)."""
-    import json
+    """Rebuild the quantized model from a QAT checkpoint (recipe from the checkpoint unless one is given).
+
+    ConfigError naming the file for a missing, unreadable or foreign file and for weights that do not fit the model
+    (naming the first mismatching parameter).
+    """
     from pathlib import Path
 
     from l1tagger.qat.recipe import parse_recipe
     from l1tagger.training.config import TrainConfig
     from l1tagger.training.inputs import FeatureScaler
-    from l1tagger.training.loop import build_network
+    from l1tagger.training.loop import CHECKPOINT_KEYS, build_network, checkpoint_json, load_weights, read_checkpoint
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"QAT checkpoint not found: {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"cannot read QAT checkpoint {path}: {exc}") from None
-    if not isinstance(ck, dict) or ck.get("format") != "l1tagger-qat-1":
-        raise ConfigError(f"{path} is not an l1tagger QAT checkpoint")
-    recipe = load_recipe(recipe_path) if recipe_path else parse_recipe(json.loads(ck["recipe"]))
-    tc = TrainConfig.from_dict(json.loads(ck["train_config"]))
+    ck = read_checkpoint(path, QAT_CHECKPOINT_FORMAT, "QAT checkpoint", CHECKPOINT_KEYS + ("recipe",))
+    recipe = load_recipe(recipe_path) if recipe_path else parse_recipe(checkpoint_json(ck, "recipe", path))
+    tc = TrainConfig.from_dict(checkpoint_json(ck, "train_config", path))
     ops = QuantOps(recipe)
     model = build_network(tc, ops=ops)
-    model.load_state_dict(ck["model"])
+    load_weights(model, ck["model"], path)
     model.train_config = tc
-    model.feature_scaler = FeatureScaler.from_dict(json.loads(ck["scaler"]))
-    model.class_names = json.loads(ck["class_names"])
+    model.feature_scaler = FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path))
+    model.class_names = checkpoint_json(ck, "class_names", path)
     model.recipe = recipe
     model.softmax_specs = dict(ops.softmax_specs)
     return model.eval()

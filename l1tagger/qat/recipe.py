@@ -1,4 +1,5 @@
-"""Quantization recipes: ``quantize/*.yaml`` parsed (``yaml.safe_load``) into validated dataclasses.
+"""Quantization recipes: ``quantize/*.yaml`` (shipped in ``l1tagger/presets/quantize/``) parsed strictly
+(``l1tagger.utils.yamlio.load_yaml``: safe loader, duplicate keys refused) into validated dataclasses.
 
 A recipe names a Brevitas quantizer and a bit width for every layer kind, the rounding mode of activations, the
 firmware softmax types, and per-layer overrides by dotted layer name::
@@ -30,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from l1tagger.errors import ConfigError
 from l1tagger.qat.softmax import ROUNDING_MODES, SoftmaxSpec
+from l1tagger.resources import resolve_recipe
+from l1tagger.utils.yamlio import load_yaml
 
 #: activation rounding modes a recipe may use (Brevitas FloatToIntImplType / QONNX Quant rounding_mode)
 ACT_ROUNDING = {"half_even": "ROUND", "floor": "FLOOR"}
@@ -317,14 +318,10 @@ def parse_recipe(data: dict, source: str | None = None) -> Recipe:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Load and validate ``quantize/<name>.yaml``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+    """Load and validate a recipe: an existing file, or a preset of the package (``int8``, ``quantize/int8.yaml``;
+    see :func:`l1tagger.resources.resolve_recipe`). ``Recipe.source`` is the file read."""
+    path = resolve_recipe(path)
+    data = load_yaml(path)
     try:
         return parse_recipe(data, source=str(path))
     except ConfigError as exc:

@@ -1,4 +1,5 @@
-"""Level-1 trigger budgets: named YAML presets in ``budgets/`` (or any file a user writes), loaded strictly.
+"""Level-1 trigger budgets: named YAML presets in ``l1tagger/presets/budgets/`` (``budgets/`` in a checkout), or any
+file a user writes, loaded strictly.
 
 File layout (every quantity carries a unit; see ``l1tagger/report/units.py``)::
 
@@ -18,7 +19,8 @@ File layout (every quantity carries a unit; see ``l1tagger/report/units.py``)::
     share: {value: 0.25, unit: fraction}            # fraction of the device the tagger may use
 
 Derived: II budget = tmux * clock / collision_rate cycles (54 at TMUX 6, 360 MHz), i.e. tmux * 25 ns.
-Unknown keys, missing units and unknown units raise ConfigError naming the field path (e.g. ``device.totals.lut``).
+Unknown keys, duplicate keys, missing units, unknown units and non-finite numbers raise ConfigError naming the field
+path (e.g. ``device.totals.lut``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from l1tagger import resources
 from l1tagger.errors import ConfigError
 from l1tagger.report.units import Quantity, parse_quantity
+from l1tagger.utils.yamlio import load_yaml
 
 RESOURCES = ("lut", "ff", "dsp", "bram", "uram")
 _TOP_KEYS = {"name", "description", "sources", "rationale", "collision_rate", "clock", "tmux", "latency", "device",
@@ -41,9 +43,8 @@ _DEVICE_KEYS = {"name", "part", "totals"}
 
 
 def budgets_dir() -> Path:
-    """Directory of the presets: $L1TAGGER_BUDGETS_DIR, else ``budgets/`` at the repository root."""
-    env = os.environ.get("L1TAGGER_BUDGETS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "budgets"
+    """Directory of the presets: $L1TAGGER_BUDGETS_DIR, else the package's ``presets/budgets``."""
+    return resources.budgets_dir()
 
 
 @dataclass(frozen=True)
@@ -169,15 +170,17 @@ def parse_budget(raw, origin: str = "<budget>") -> Budget:
         part=_str(dev["part"], "device.part"),
         totals={r: parse_quantity(totals[r], r, f"device.totals.{r}") for r in RESOURCES},
     )
-    share = parse_quantity(raw["share"], "fraction", "share")
+    for r, q in device.totals.items():
+        _finite(q, f"device.totals.{r}")
+    share = _finite(parse_quantity(raw["share"], "fraction", "share"), "share")
     if not 0 < share.base <= 1:
         raise ConfigError(f"share: must be in (0, 1] of the device, got {share.value} {share.unit}")
     clock = parse_quantity(raw["clock"], "frequency", "clock")
     rate = parse_quantity(raw["collision_rate"], "frequency", "collision_rate")
     latency = parse_quantity(raw["latency"], "time", "latency")
     for q, name in ((clock, "clock"), (rate, "collision_rate"), (latency, "latency")):
-        if q.base <= 0:
-            raise ConfigError(f"{name}: must be > 0")
+        if _finite(q, name).base <= 0:
+            raise ConfigError(f"{name}: must be > 0, got {q.value} {q.unit}")
     return Budget(
         name=_str(raw["name"], "name"),
         description=str(raw.get("description", "")).strip(),
@@ -193,26 +196,21 @@ def parse_budget(raw, origin: str = "<budget>") -> Budget:
     )
 
 
+def _finite(q: Quantity, path: str) -> Quantity:
+    if not math.isfinite(q.value):
+        raise ConfigError(f"{path}: value must be a finite number, got {q.value}")
+    return q
+
+
 def list_presets() -> list[str]:
-    d = budgets_dir()
-    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+    return resources.list_budgets()
 
 
 def load_budget(name_or_path: str | os.PathLike) -> Budget:
-    """A preset name (``budgets/<name>.yaml``) or a path to a user's YAML file."""
-    s = str(name_or_path)
-    path = Path(s)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
-        path = budgets_dir() / f"{s}.yaml"
-        if not path.exists():
-            raise ConfigError(f"budget {s!r}: no such preset in {budgets_dir()} (presets: {list_presets()}) "
-                              f"and no such file")
-    if not path.exists():
-        raise ConfigError(f"budget file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    """A preset name (``cms_phase2_tmux6_360mhz``, ``budgets/<name>.yaml``) or a path to a user's YAML file; an
+    existing path wins (see :func:`l1tagger.resources.resolve_budget`)."""
+    path = resources.resolve_budget(name_or_path)
+    raw = load_yaml(path)
     try:
         return parse_budget(raw, str(path))
     except ConfigError as exc:

@@ -4,8 +4,11 @@ Everything here is an **estimate** (``source: "estimate"``) computed by the rule
 written into every output next to the numbers. A synthesis report (Vitis HLS, Vivado, Yosys) replaces these
 numbers where it exists (``l1tagger.report.page``), and the page says which is which.
 
-Widths come from the ``Quant`` nodes (bit width, signedness); a tensor that flows through layout ops (Transpose,
-Reshape, ...) keeps its width. A tensor is *constant* if it is a Quant of an initializer (a weight).
+Widths come from the ``Quant`` nodes (bit width, signedness, decoded by the contract's
+:func:`l1tagger.contract.quant.decode_quant`); a tensor that flows through layout ops (Transpose, Reshape, ...)
+keeps its width, and layout shapes follow the contract's layout semantics (:mod:`l1tagger.contract.opset`). A
+tensor is *constant* if it is a Quant of an initializer (a weight), folded with the node's own rounding mode.
+One estimator per op type in :data:`OP_ESTIMATORS` (the contract's op set).
 
 Per layer (io_parallel, everything unrolled; reuse factor R divides the multipliers and sets II = R):
 
@@ -26,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from l1tagger.contract.opset import LAYOUT_OPS, concat, layout, layout_shape
+from l1tagger.contract.quant import attribute, decode_quant
+from l1tagger.contract.softmax import spec_of_node
 from l1tagger.errors import ConfigError, ConversionError
-
-QONNX_DOMAIN = "qonnx.custom_op.general"
-LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "Identity"}
 
 
 @dataclass(frozen=True)
@@ -106,12 +109,6 @@ class _T:
     const: np.ndarray | None = None  # integer values of a quantized constant
 
 
-def _attrs(node) -> dict:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _load(model):
     import onnx
 
@@ -134,56 +131,25 @@ def _shape_of(vi) -> tuple[int, ...] | None:
     return tuple(dims)
 
 
+def _consts_after_data(node, consts: dict) -> list:
+    """Values of the node's inputs after the data input (None when absent or not constant)."""
+    return [consts.get(n) if n else None for n in node.input[1:]]
+
+
 def _propagate_shape(node, ins: list[_T], consts: dict):
     op = node.op_type
     s = [t.shape for t in ins]
-    a = _attrs(node)
-    if op in ("Quant", "Relu", "Identity", "FirmwareSoftmax"):
+    if op in LAYOUT_OPS:
+        if op == "Concat":
+            return layout_shape(node, s)
+        return layout_shape(node, s[:1], _consts_after_data(node, consts))
+    if op in ("Quant", "Relu", "FirmwareSoftmax"):
         return s[0]
     if op in ("Add", "Mul"):
         return tuple(np.broadcast_shapes(s[0], s[1]))
     if op == "MatMul":
         return tuple(np.broadcast_shapes(s[0][:-2], s[1][:-2])) + (s[0][-2], s[1][-1]) if len(s[1]) > 1 \
             else s[0][:-1]
-    if op == "Transpose":
-        perm = a.get("perm", list(reversed(range(len(s[0])))))
-        return tuple(s[0][p] for p in perm)
-    if op == "Reshape":
-        target = [int(v) for v in consts[node.input[1]]]
-        out = [s[0][i] if v == 0 else v for i, v in enumerate(target)]
-        if -1 in out:
-            known = int(np.prod([v for v in out if v != -1]))
-            out[out.index(-1)] = int(np.prod(s[0])) // max(known, 1)
-        return tuple(out)
-    if op == "Flatten":
-        ax = a.get("axis", 1)
-        return (int(np.prod(s[0][:ax])), int(np.prod(s[0][ax:])))
-    if op in ("Squeeze", "Unsqueeze"):
-        axes = a.get("axes") or ([int(v) for v in consts[node.input[1]]] if len(node.input) > 1 else None)
-        if op == "Squeeze":
-            axes = [x % len(s[0]) for x in axes] if axes else [i for i, d in enumerate(s[0]) if d == 1]
-            return tuple(d for i, d in enumerate(s[0]) if i not in axes)
-        out = list(s[0])
-        for ax in sorted(x % (len(s[0]) + len(axes)) for x in axes):
-            out.insert(ax, 1)
-        return tuple(out)
-    if op == "Concat":
-        ax = a["axis"] % len(s[0])
-        out = list(s[0])
-        out[ax] = sum(x[ax] for x in s)
-        return tuple(out)
-    if op == "Slice":
-        starts, ends = consts[node.input[1]], consts[node.input[2]]
-        axes = consts[node.input[3]] if len(node.input) > 3 and node.input[3] else range(len(starts))
-        steps = consts[node.input[4]] if len(node.input) > 4 and node.input[4] else [1] * len(starts)
-        out = list(s[0])
-        for st, en, ax, sp in zip(starts, ends, axes, steps):
-            out[int(ax)] = len(range(*slice(int(st), int(en), int(sp)).indices(out[int(ax)])))
-        return tuple(out)
-    if op == "Gather":
-        idx = np.asarray(consts[node.input[1]])
-        ax = a.get("axis", 0) % len(s[0])
-        return tuple(s[0][:ax]) + idx.shape + tuple(s[0][ax + 1:])
     raise ConversionError(f"estimate: node {node.name!r}: op {op!r} is not in the l1tagger graph contract")
 
 
@@ -242,7 +208,7 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for n in g.node:
         if n.op_type == "Constant":
-            consts[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
+            consts[n.output[0]] = numpy_helper.to_array(attribute(n, "value"))
     known_shapes = {vi.name: _shape_of(vi) for vi in list(g.input) + list(g.value_info) + list(g.output)}
     tensors: dict[str, _T] = {}
     for vi in g.input:
@@ -272,38 +238,11 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
             raise ConversionError(f"estimate: cannot infer the shape of node {node.name!r} ({node.op_type}): {exc}") \
                 from None
         start = max((ready.get(n, 0) for n in node.input if n), default=0)
-        est = LayerEstimate(name=node.name or node.output[0], op=node.op_type)
-        op = node.op_type
-        if op == "Quant":
-            a = _attrs(node)
-            bits = consts.get(node.input[3])
-            if bits is None:
-                raise ConversionError(f"estimate: Quant node {node.name!r} has a non-constant bit width")
-            out.bits, out.signed = int(np.asarray(bits).ravel()[0]), bool(a.get("signed", 1))
-            if ins[0].const is not None:
-                scale = np.asarray(consts[node.input[1]], np.float64)
-                out.const = np.round(np.asarray(ins[0].const, np.float64) / scale)
-            est = None
-        elif op in LAYOUT_OPS:
-            out.bits, out.signed = ins[0].bits, ins[0].signed
-            if ins[0].const is not None and op in ("Transpose", "Reshape", "Identity"):
-                out.const = ins[0].const.transpose(_attrs(node).get("perm")) if op == "Transpose" \
-                    else ins[0].const.reshape(out.shape) if op == "Reshape" else ins[0].const
-            est = None
-        elif op == "MatMul":
-            _matmul(est, node, ins, out, rules, period)
-        elif op == "Mul":
-            _mul(est, node, ins, out, rules)
-        elif op in ("Add", "Relu"):
-            w = max(t.bits or 0 for t in ins if t.shape is not None) + (1 if op == "Add" else 0)
-            n = int(np.prod(out.shape[1:]))
-            est.lut, est.cycles, est.widths = n * w, 1, f"{w} bit"
-            est.rule = f"{n} elements x {w} bits -> 1 LUT per bit"
-            out.bits = w
-        elif op == "FirmwareSoftmax":
-            _softmax(est, node, ins, out, rules, period)
-        else:
-            raise ConversionError(f"estimate: node {node.name!r}: op {op!r} is not in the l1tagger graph contract")
+        fn = OP_ESTIMATORS.get(node.op_type)
+        if fn is None:
+            raise ConversionError(f"estimate: node {node.name!r}: op {node.op_type!r} is not in the l1tagger graph "
+                                  "contract")
+        est = fn(node, ins, out, _Ctx(rules, period, consts))
         cycles = est.cycles if est else 0
         for name in node.output:
             tensors[name] = out
@@ -338,6 +277,79 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
         "total": total,
         "pair_features_on_chip": asdict(frontend) if frontend else None,
     }
+
+
+# ------------------------------------------------------------------------------------------- per-op estimators
+@dataclass
+class _Ctx:
+    rules: MappingRules
+    period: float
+    consts: dict
+
+
+def _new(node) -> LayerEstimate:
+    return LayerEstimate(name=node.name or node.output[0], op=node.op_type)
+
+
+def _est_quant(node, ins, out, ctx):
+    values = [ctx.consts.get(n) for n in node.input[1:4]]
+    if len(values) != 3 or any(v is None for v in values):
+        raise ConversionError(f"estimate: Quant node {node.name!r} has a non-constant scale, zero point or bit width")
+    spec = decode_quant(node, *values, error=ConversionError)
+    out.bits, out.signed = spec.bits, spec.signed
+    if ins[0].const is not None:  # integer values of a quantized constant, rounded by the node's own mode
+        out.const = spec.apply(ins[0].const) * 2.0**spec.frac
+    return None
+
+
+def _est_layout(node, ins, out, ctx):
+    data = ins if node.op_type == "Concat" else ins[:1]
+    widths = [t.bits for t in data if t.bits is not None]
+    out.bits, out.signed = (max(widths) if widths else None), any(t.signed for t in data)
+    if all(t.const is not None for t in data):
+        out.const = concat(node, [t.const for t in data]) if node.op_type == "Concat" else \
+            layout(node, data[0].const, _consts_after_data(node, ctx.consts))
+    return None
+
+
+def _est_matmul(node, ins, out, ctx):
+    est = _new(node)
+    _matmul(est, node, ins, out, ctx.rules, ctx.period)
+    return est
+
+
+def _est_mul(node, ins, out, ctx):
+    est = _new(node)
+    _mul(est, node, ins, out, ctx.rules)
+    return est
+
+
+def _est_add_relu(node, ins, out, ctx):
+    est = _new(node)
+    w = max(t.bits or 0 for t in ins if t.shape is not None) + (1 if node.op_type == "Add" else 0)
+    n = int(np.prod(out.shape[1:]))
+    est.lut, est.cycles, est.widths = n * w, 1, f"{w} bit"
+    est.rule = f"{n} elements x {w} bits -> 1 LUT per bit"
+    out.bits = w
+    return est
+
+
+def _est_softmax(node, ins, out, ctx):
+    est = _new(node)
+    _softmax(est, node, ins, out, ctx.rules, ctx.period)
+    return est
+
+
+#: op_type -> estimator(node, inputs, out, ctx) -> LayerEstimate or None (free); the contract's op set (tested)
+OP_ESTIMATORS = {
+    "Quant": _est_quant,
+    "MatMul": _est_matmul,
+    "Mul": _est_mul,
+    "Add": _est_add_relu,
+    "Relu": _est_add_relu,
+    "FirmwareSoftmax": _est_softmax,
+    **{op: _est_layout for op in sorted(LAYOUT_OPS)},
+}
 
 
 def pair_frontend_estimate(n_particles: int, width: int, rules: MappingRules | None = None) -> LayerEstimate:
@@ -404,8 +416,6 @@ def _mul(est, node, ins, out, rules):
 
 
 def _softmax(est, node, ins, out, rules, period):
-    from l1tagger.export.custom_ops import spec_of_node
-
     spec, topk = spec_of_node(node)
     shape = ins[0].shape
     N = shape[-1]

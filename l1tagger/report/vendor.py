@@ -15,14 +15,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from l1tagger.errors import ConfigError, L1TaggerError, ToolNotFoundError
+from l1tagger.errors import ConfigError, L1TaggerError, ReportParseError, ToolNotFoundError
 from l1tagger.report import parsers
+from l1tagger.resources import tcl_dir  # the vendor scripts shipped in the package ($L1TAGGER_TCL_DIR overrides)
 from l1tagger.utils.atomic import atomic_write_json
-
-
-def tcl_dir() -> Path:
-    env = os.environ.get("L1TAGGER_TCL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "tcl"
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,41 @@ STEPS = {
     "export": VendorStep("export", "hls", "hls_export.tcl", "Vitis HLS IP export"),
     "vsynth": VendorStep("vsynth", "vivado", "vivado_ooc_synth.tcl", "Vivado out-of-context synthesis"),
 }
+
+
+#: what a step must leave behind, relative to the project ("{top}": the project name), each as a tuple of
+#: alternatives of which one must exist, and the parsed report (reports/<source>.json) the files feed
+STEP_REPORTS = {
+    "synth": ("vitis_hls", [("{top}_prj/solution1/syn/report/{top}_csynth.xml",
+                             "{top}_prj/solution1/syn/report/{top}_csynth.rpt")]),
+    "vsynth": ("vivado", [("vivado/utilization.rpt",), ("vivado/timing_summary.rpt",)]),
+}
+
+
+def step_reports(project: Path, top: str, step: str) -> list[tuple[Path, ...]]:
+    """The report files ``step`` must write (groups of alternatives), empty for steps without one."""
+    if step not in STEP_REPORTS:
+        return []
+    return [tuple(project / a.format(top=top) for a in group) for group in STEP_REPORTS[step][1]]
+
+
+def clear_step_reports(project: Path, top: str, step: str) -> None:
+    """Remove the reports a step is about to rewrite (raw and parsed): a run that writes none must not leave the
+    previous run's numbers looking current."""
+    if step not in STEP_REPORTS:
+        return
+    for group in step_reports(project, top, step):
+        for f in group:
+            f.unlink(missing_ok=True)
+    (project / "reports" / f"{STEP_REPORTS[step][0]}.json").unlink(missing_ok=True)
+
+
+def check_step_reports(project: Path, top: str, step: str, logf: Path) -> None:
+    """ReportParseError naming the first report file a step that exited 0 did not write."""
+    for group in step_reports(project, top, step):
+        if not any(f.is_file() for f in group):
+            raise ReportParseError(f"{group[0]}: no such report: {STEPS[step].doc} exited with code 0 but did not "
+                                   f"write it (see {logf})")
 
 
 def hls_command(script: Path) -> list[str]:
@@ -112,24 +143,27 @@ def build(project, steps: list[str], clock_ns: float | None = None, part: str | 
     })
     from tqdm import tqdm
 
+    top = settings["project_name"]
     for s in tqdm(ordered, desc="vendor steps", unit="step"):
         logf = project / "logs" / f"{s}.log"
         log(f"{STEPS[s].doc}: {' '.join(commands[s])} (log: {logf})")
+        clear_step_reports(project, top, s)
         rc = run_logged(commands[s], logf, cwd=project, env=env)
         if rc != 0:
             raise L1TaggerError(f"{STEPS[s].doc} failed with exit code {rc}; see {logf}")
-    return collect_reports(project, settings["project_name"])
+        check_step_reports(project, top, s, logf)
+    return collect_reports(project, top)
 
 
 def collect_reports(project: Path, top: str) -> dict:
     """Parse whatever reports exist in the project and write PROJECT/reports/<source>.json."""
     found = {}
-    rpt = project / f"{top}_prj" / "solution1" / "syn" / "report" / f"{top}_csynth.xml"
-    if rpt.is_file():
-        found["vitis_hls"] = parsers.parse_csynth_xml(rpt.read_text())
-    elif rpt.with_suffix(".rpt").is_file():
-        found["vitis_hls"] = parsers.parse_csynth_rpt(rpt.with_suffix(".rpt").read_text())
-    util, timing = project / "vivado" / "utilization.rpt", project / "vivado" / "timing_summary.rpt"
+    [(xml, rpt)] = step_reports(project, top, "synth")
+    if xml.is_file():
+        found["vitis_hls"] = parsers.parse_csynth_xml(xml.read_text())
+    elif rpt.is_file():
+        found["vitis_hls"] = parsers.parse_csynth_rpt(rpt.read_text())
+    [(util,), (timing,)] = step_reports(project, top, "vsynth")
     if util.is_file() and timing.is_file():
         found["vivado"] = parsers.merge(parsers.parse_vivado_utilization(util.read_text()),
                                         parsers.parse_vivado_timing_summary(timing.read_text()))

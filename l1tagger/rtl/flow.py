@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from l1tagger.errors import ConversionError
-from l1tagger.rtl.lower import LoweredModel, lower_model
+from l1tagger.rtl.lower import LoweredModel, load_model, lower_model
 from l1tagger.rtl.project import RtlConfig, write_project
 from l1tagger.utils.atomic import atomic_write_json
+
+
+#: what a run writes besides the Verilog (rtl_manifest.json by write_project, cosim.json by cosimulate, yosys.json by
+#: synthesize, rtl_summary.json here)
+RESULT_FILES = ("rtl_summary.json", "rtl_manifest.json", "cosim.json", "yosys.json")
 
 
 def random_stimulus(lowered: LoweredModel, n_jets: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -30,14 +34,6 @@ def random_stimulus(lowered: LoweredModel, n_jets: int, seed: int = 0) -> dict[s
             lo, hi = (-(2 ** (p.bits - 1)), 2 ** (p.bits - 1) - 1) if p.signed else (0, 2**p.bits - 1)
             out[p.name] = (rng.integers(lo, hi + 1, size=shape) * 2.0**-p.frac).astype(np.float32)
     return out
-
-
-def load_inputs(path: str | Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConversionError(f"no input file at {path}")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 def interpreter_check(lowered, feed: dict, ref: dict) -> dict:
@@ -61,27 +57,39 @@ def interpreter_check(lowered, feed: dict, ref: dict) -> dict:
 def run_rtl_flow(onnx_path, out_dir, *, cosim: bool = False, yosys: bool = False, interp: bool = False,
                  n_jets: int = 1000,
                  inputs: dict | None = None, cfg: RtlConfig | None = None, seed: int = 0, progress: bool = True,
-                 yosys_timeout_s: int = 3600, stimulus: str = "given inputs") -> dict:
+                 yosys_timeout_s: int = 3600, stimulus: str = "given inputs", inputs_source: str | None = None) -> dict:
     """Lower, write Verilog, optionally check it (``interp``: da4ml's C++ interpreter; ``cosim``: Verilator) against
-    the QONNX reference and synthesize it (Yosys). Returns the summary dict (also ``<out_dir>/rtl_summary.json``)."""
+    the QONNX reference and synthesize it (Yosys). Returns the summary dict (also ``<out_dir>/rtl_summary.json``).
+
+    inputs: graph input name -> array (batch first), checked and cast to float32 once by
+    :func:`l1tagger.verify.feed.validate_feed` (``inputs_source`` names them in its messages) before anything is
+    lowered: the RTL ports and the QONNX reference then see the same float32 values.
+    """
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from l1tagger.verify.feed import validate_feed
+
     out_dir = Path(out_dir)
     cfg = cfg or RtlConfig()
+    graph = ModelWrapper(load_model(onnx_path))  # ConversionError naming a missing or unreadable file
+    if inputs is not None and (cosim or interp):
+        inputs = validate_feed(graph, inputs, inputs_source or stimulus, max_jets=n_jets)
+    for name in RESULT_FILES:  # a previous run's results must not look current if this one fails
+        (out_dir / name).unlink(missing_ok=True)
     t = time.time()
     lowered = lower_model(onnx_path, progress=progress)
     lower_s = time.time() - t
     model, manifest = write_project(lowered, out_dir, cfg)
     summary = {"onnx": str(onnx_path), "rtl_dir": str(out_dir), "lower_s": round(lower_s, 2), **manifest}
     if cosim or interp:
-        from qonnx.core.modelwrapper import ModelWrapper
-
         from l1tagger.export.reference import run_reference
 
         stim = stimulus
         if inputs is None:
-            inputs, stim = random_stimulus(lowered, n_jets, seed), f"random on-grid jets (seed {seed})"
-        inputs = {k: np.asarray(v)[:n_jets] for k, v in inputs.items()}
+            stim = f"random on-grid jets (seed {seed})"
+            inputs = validate_feed(graph, random_stimulus(lowered, n_jets, seed), stim)
         feed = {p.name: inputs[p.name] for p in lowered.inputs}
-        ref = run_reference(ModelWrapper(str(onnx_path)), feed, progress=progress)
+        ref = run_reference(graph, feed, progress=progress)
         if interp:
             summary["interp"] = {**interpreter_check(lowered, feed, ref), "stimulus": stim}
         if cosim:

@@ -9,12 +9,16 @@ Each op type has one handler in :data:`OP_HANDLERS` (a registry: add an op by ad
 the node, its input values (numpy constants or da4ml ``FixedVariableArray``) and the :class:`LowerContext`, and
 return the output values; nodes whose inputs are all constant are folded by the same handlers.
 
-Semantics that matter for bit exactness:
+Semantics come from the torch-free contract (:mod:`l1tagger.contract`): the op set, Quant decoding, the rounding
+table and the layout ops; this module keeps only the da4ml arithmetic. Semantics that matter for bit exactness:
 
-* ``Quant`` on a traced tensor: floor -> da4ml truncation; ``HALF_UP`` -> da4ml half-up (only for non-negative
-  inputs: qonnx's HALF_UP rounds ties away from zero); ``ROUND``/half-even only where no rounding happens (the input
-  already lies on the output grid, e.g. the idempotent Quant after a softmax). Otherwise ConfigError: da4ml rounds
-  only by truncation or half-up. Saturation to the integer range (narrow range included) is exact.
+* ``Quant`` on a traced tensor: the contract's ``ROUNDING`` table gives the da4ml mode (``FLOOR`` -> truncation);
+  a mode da4ml reproduces only on non-negative inputs (``HALF_UP`` -> half-up: qonnx's HALF_UP rounds ties away
+  from zero, da4ml's toward +inf; ``DOWN`` -> truncation) is used only where the input is provably non-negative;
+  any mode is accepted where no rounding happens (the input already lies on the output grid, e.g. the idempotent
+  Quant after a softmax). Otherwise ConfigError: da4ml rounds only by truncation or half-up. Constants (and
+  constant traced values) are folded with qonnx's own rounding function. Saturation to the integer range (narrow
+  range included) is exact.
 * Graph inputs are the RTL input ports, carrying values already on the grid of their ``Quant`` node (the
   preprocessing grid); a graph input without a ``Quant`` consumer (the key mask) is a 1-bit unsigned 0/1 port.
 """
@@ -22,7 +26,6 @@ Semantics that matter for bit exactness:
 from __future__ import annotations
 
 import decimal
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +33,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, comb_trace
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
+from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
+from l1tagger.contract.quant import QuantSpec, decode_quant
+from l1tagger.contract.softmax import softmax_int, spec_of_node
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.rtl.traced import HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select, wrap
-
-QONNX_DOMAIN = "qonnx.custom_op.general"
 
 
 @dataclass
@@ -49,6 +53,7 @@ class InputPort:
     signed: bool
     narrow: bool = False
     quantized: bool = True  # False: raw 0/1 port (the key mask)
+    rounding: str = "FLOOR"  # qonnx rounding_mode of the input's Quant node
 
     @property
     def size(self) -> int:
@@ -63,10 +68,7 @@ class InputPort:
             if not np.all((v == 0) | (v == 1)):
                 raise ConversionError(f"input {self.name!r} is a 0/1 port but holds values other than 0 and 1")
             return v
-        from qonnx.custom_op.general.quant import quant
-
-        return quant(v, np.float64(2.0**-self.frac), np.float64(0), np.float64(self.bits), int(self.signed),
-                     int(self.narrow), "FLOOR")
+        return QuantSpec(self.signed, self.narrow, self.bits, self.frac, self.rounding).apply(v)
 
 
 @dataclass
@@ -110,40 +112,31 @@ class LowerContext:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def attrs_of(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _const(x, node, what: str) -> np.ndarray:
-    if is_traced(x):
-        raise ConversionError(f"node {node.name!r} ({node.op_type}): {what} must be a constant, got a traced tensor")
+    if x is None or is_traced(x):
+        raise ConversionError(f"node {node.name!r} ({node.op_type}): {what} must be a constant")
     return np.asarray(x)
 
 
-def _pow2_frac(scale: np.ndarray, node) -> np.ndarray:
-    s = np.asarray(scale, dtype=np.float64)
-    if np.any(s <= 0):
-        raise ConversionError(f"Quant node {node.name!r}: scale must be positive")
-    f = -np.log2(s)
-    if not np.all(f == np.round(f)):
-        raise ConversionError(f"Quant node {node.name!r}: scale {s.ravel()[:4]} is not a power of two")
-    return np.round(f).astype(int)
+def quant_spec(node, ins) -> QuantSpec:
+    """The contract's decoding of a Quant node from its (constant) scale, zero point and bit width inputs."""
+    return decode_quant(node, _const(ins[1], node, "scale"), _const(ins[2], node, "zero point"),
+                        _const(ins[3], node, "bit width"))
 
 
-def _rounding_mode(name: str, x: FixedVariableArray, f: np.ndarray, node) -> str:
+def _rounding_mode(spec: QuantSpec, x: FixedVariableArray, node) -> str:
     """da4ml round mode for a qonnx Quant on a traced tensor (ConfigError when da4ml cannot express it)."""
-    name = name.upper()
-    if name == "FLOOR":
-        return "TRN"
-    needs_rounding = any(float(v.step) < 2.0 ** -int(ff) for v, ff in
-                         zip(x._vars.ravel(), np.broadcast_to(f, x.shape).ravel()) if v.low != v.high)
-    if not needs_rounding:
-        return "TRN"
-    if name == "HALF_UP" and all(v.low >= 0 for v in x._vars.ravel()):
-        return "RND"
+    mode = spec.mode
+    if mode.da4ml is not None:
+        return mode.da4ml
+    variables = [v for v in x._vars.ravel() if v.low != v.high]  # constants are folded exactly, by qonnx's rule
+    if not any(float(v.step) < spec.scale for v in variables):
+        return "TRN"  # nothing to round: the input already lies on the output grid
+    if mode.da4ml_nonneg is not None and all(v.low >= 0 for v in variables):
+        return mode.da4ml_nonneg
     raise ConfigError(
-        f"Quant node {node.name!r} rounds with rounding_mode={name!r}: da4ml rounds only by truncation (FLOOR) or "
-        f"half-up (HALF_UP on non-negative values); export the model with a floor or half-up recipe "
+        f"Quant node {node.name!r} rounds with rounding_mode={spec.rounding!r}: da4ml rounds only by truncation "
+        f"(FLOOR) or half-up (HALF_UP on non-negative values); export the model with a floor or half-up recipe "
         f"(e.g. quantize/int8_floor.yaml) for the RTL route"
     )
 
@@ -164,47 +157,31 @@ def _clamp(r: FixedVariable, lo: float, hi: float):
 
 # ------------------------------------------------------------------------------------------------ handlers
 def op_quant(node, ins, ctx):
-    x, scale, zeropt, bits = ins
-    a = attrs_of(node)
-    signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
-    rounding = a.get("rounding_mode", b"ROUND")
-    rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
-    scale = _const(scale, node, "scale")
-    zeropt = _const(zeropt, node, "zero point")
-    bits = int(np.asarray(_const(bits, node, "bit width")).ravel()[0])
+    x = ins[0]
+    spec = quant_spec(node, ins)
     if not is_traced(x):
-        from qonnx.custom_op.general.quant import quant
-
-        return [quant(np.asarray(x, np.float64), scale, zeropt, np.float64(bits), int(signed), int(narrow), rounding)]
-    if np.any(np.asarray(zeropt) != 0):
-        raise ConversionError(f"Quant node {node.name!r}: zero point must be 0")
-    if bits == 1 and signed:
-        raise ConversionError(f"Quant node {node.name!r}: 1-bit signed (bipolar) quantizers are not supported")
-    f = _pow2_frac(scale, node)
-    from qonnx.custom_op.general.quant import max_int, min_int
-
-    lo, hi = min_int(signed, narrow, bits), max_int(signed, narrow, bits)
-    k, i = int(signed), bits - int(signed)
+        y = spec.apply(x)
+        if not np.all(np.isfinite(y)):
+            raise ConversionError(f"Quant node {node.name!r}: constant input {node.input[0]!r} holds NaN")
+        return [y]
+    f, step, lo, hi = spec.frac, spec.scale, spec.int_min, spec.int_max
+    k, i = int(spec.signed), spec.bits - int(spec.signed)
     if isinstance(x, FixedVariableArrayInput) or any(type(v).__name__ == "FixedVariableInput" for v in x._vars.ravel()):
         # a graph input port: its values are already on this grid (InputPort.encode applies the Quant)
         return [x.quantize(k, np.broadcast_to(i - f, x.shape), np.broadcast_to(f, x.shape), "WRAP", "TRN")]
-    mode = _rounding_mode(rounding, x, f, node)
-    fb = np.broadcast_to(f, x.shape).ravel()
+    mode = _rounding_mode(spec, x, node)
     out = []
-    for v, ff in zip(x._vars.ravel(), fb):
-        ff = int(ff)
-        step = 2.0**-ff
+    for v in x._vars.ravel():
         if v.low == v.high:
-            q = math.floor(float(v.low) / step + (0.5 if mode == "RND" else 0.0))
-            out.append(FixedVariable.from_const(min(max(q, lo), hi) * step, hwconf=HWCONF))
+            out.append(FixedVariable.from_const(float(spec.apply(float(v.low))), hwconf=HWCONF))
             continue
         vk, vi, _ = v.kif
-        r = v.quantize(vk, vi + 1, ff, "WRAP", mode)  # round only (wide enough not to wrap)
+        r = v.quantize(vk, vi + 1, f, "WRAP", mode)  # round only (wide enough not to wrap)
         if isinstance(r, FixedVariable):
             r = _clamp(r, lo * step, hi * step)
         else:
             r = min(max(r, lo * step), hi * step)
-        out.append(r.quantize(k, i - ff, ff, "WRAP", "TRN") if isinstance(r, FixedVariable) else r)
+        out.append(r.quantize(k, i - f, f, "WRAP", "TRN") if isinstance(r, FixedVariable) else r)
     return [wrap(np.array(out, dtype=object).reshape(x.shape), True)]
 
 
@@ -231,93 +208,32 @@ def op_relu(node, ins, ctx):
     return [elementwise(lambda a: a.relu() if isinstance(a, FixedVariable) else max(a, 0.0), ins[0])]
 
 
-def _layout(fn):
-    """Handler for a pure layout op: ``fn(raw_array, node, const_inputs) -> raw_array``."""
-
-    def handler(node, ins, ctx):
-        x = ins[0]
-        return [wrap(fn(raw(x), node, [None if i is None or is_traced(i) else np.asarray(i) for i in ins[1:]]),
-                     is_traced(x))]
-
-    return handler
-
-
-def _axes(node, extra, ndim):
-    a = attrs_of(node)
-    axes = a.get("axes")
-    if axes is None and extra and extra[0] is not None:
-        axes = extra[0].astype(int).tolist()
-    return None if axes is None else [int(ax) % ndim for ax in axes]
-
-
-def _reshape(x, node, extra):
-    shape = [int(s) for s in extra[0]]
-    allowzero = attrs_of(node).get("allowzero", 0)
-    shape = [x.shape[i] if (s == 0 and not allowzero) else s for i, s in enumerate(shape)]
-    return x.reshape(shape)
-
-
-def _flatten(x, node, extra):
-    ax = attrs_of(node).get("axis", 1) % max(x.ndim, 1)
-    return x.reshape((int(np.prod(x.shape[:ax])), -1))
-
-
-def _squeeze(x, node, extra):
-    axes = _axes(node, extra, x.ndim)
-    return np.squeeze(x, axis=tuple(axes) if axes is not None else None)
-
-
-def _unsqueeze(x, node, extra):
-    a = attrs_of(node).get("axes")
-    axes = [int(v) for v in (a if a is not None else extra[0].astype(int).tolist())]
-    out_ndim = x.ndim + len(axes)
-    for ax in sorted(ax % out_ndim for ax in axes):
-        x = np.expand_dims(x, ax)
-    return x
-
-
-def _slice(x, node, extra):
-    starts, ends = extra[0].astype(int), extra[1].astype(int)
-    axes = extra[2].astype(int) if len(extra) > 2 and extra[2] is not None else np.arange(len(starts))
-    steps = extra[3].astype(int) if len(extra) > 3 and extra[3] is not None else np.ones(len(starts), int)
-    sl = [slice(None)] * x.ndim
-    for s, e, ax, st in zip(starts, ends, axes, steps):
-        sl[int(ax) % x.ndim] = slice(int(s), int(min(e, 2**62)) if e > 0 else int(e), int(st))
-    return x[tuple(sl)]
-
-
-def _gather(x, node, extra):
-    ax = attrs_of(node).get("axis", 0)
-    return np.take(x, extra[0].astype(int), axis=ax)
+def op_layout(node, ins, ctx):
+    """A single-input layout op (contract semantics) on the raw array: constants or traced variables alike."""
+    x = ins[0]
+    consts = [None if i is None or is_traced(i) else np.asarray(i) for i in ins[1:]]
+    return [wrap(layout(node, raw(x), consts), is_traced(x))]
 
 
 def op_concat(node, ins, ctx):
-    ax = attrs_of(node)["axis"]
     traced = any(is_traced(i) for i in ins)
     arrs = [raw(i).astype(object) if traced else raw(i) for i in ins]
-    return [wrap(np.concatenate(arrs, axis=ax), traced)]
-
-
-def op_identity(node, ins, ctx):
-    return [ins[0]]
+    return [wrap(concat(node, arrs), traced)]
 
 
 def op_firmware_softmax(node, ins, ctx):
-    from l1tagger.export.custom_ops import spec_of_node
     from l1tagger.rtl.softmax import firmware_softmax
 
     spec, topk = spec_of_node(node)
     logits = ins[0]
     mask = ins[1] if len(ins) > 1 else None
     if not is_traced(logits):
-        from l1tagger.qat.softmax import softmax_int
-
         q = np.round(np.asarray(logits) * 2.0**spec.in_frac).astype(np.int64)
         return [softmax_int(q, None if mask is None else np.asarray(mask), topk, spec) * 2.0**-spec.out_frac]
     return [firmware_softmax(logits, mask, spec, topk, node.name)]
 
 
-#: op_type -> handler(node, inputs, ctx) -> outputs.  The same set as l1tagger.export.opset.SUPPORTED_OPS.
+#: op_type -> handler(node, inputs, ctx) -> outputs.  The set of l1tagger.contract.opset.SUPPORTED_OPS (tested).
 OP_HANDLERS: dict[str, Callable] = {
     "Quant": op_quant,
     "MatMul": op_matmul,
@@ -325,15 +241,8 @@ OP_HANDLERS: dict[str, Callable] = {
     "Mul": op_mul,
     "Relu": op_relu,
     "FirmwareSoftmax": op_firmware_softmax,
-    "Transpose": _layout(lambda x, node, extra: x.transpose(attrs_of(node).get("perm"))),
-    "Reshape": _layout(_reshape),
-    "Flatten": _layout(_flatten),
-    "Squeeze": _layout(_squeeze),
-    "Unsqueeze": _layout(_unsqueeze),
-    "Slice": _layout(_slice),
-    "Gather": _layout(_gather),
     "Concat": op_concat,
-    "Identity": op_identity,
+    **{op: op_layout for op in sorted(SINGLE_INPUT_LAYOUT_OPS)},
 }
 
 
@@ -440,11 +349,12 @@ def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredMode
         users = consumers.get(vi.name, [])
         quants = [u for u in users if u.op_type == "Quant" and u.input[0] == vi.name]
         if users and len(quants) == len(users):
-            q = quants[0]
-            a = attrs_of(q)
-            bits = int(np.asarray(consts[q.input[3]]).ravel()[0])
-            f = int(_pow2_frac(consts[q.input[1]], q).ravel()[0])
-            ports.append(InputPort(vi.name, shape, bits, f, bool(a.get("signed", 1)), bool(a.get("narrow", 0))))
+            specs = {quant_spec(q, [None] + [consts.get(i) for i in q.input[1:4]]) for q in quants}
+            if len(specs) != 1:
+                raise ConversionError(f"graph input {vi.name!r} is read by Quant nodes with different grids "
+                                      f"{sorted(map(str, specs))}")
+            q = specs.pop()
+            ports.append(InputPort(vi.name, shape, q.bits, q.frac, q.signed, q.narrow, rounding=q.rounding))
             env[vi.name] = x
         else:
             ports.append(InputPort(vi.name, shape, 1, 0, False, quantized=False))

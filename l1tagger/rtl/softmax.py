@@ -25,11 +25,13 @@ from __future__ import annotations
 import numpy as np
 from da4ml.trace import FixedVariable, FixedVariableArray
 
+from l1tagger.contract.quant import ROUNDING
+from l1tagger.contract.softmax import QONNX_ROUNDING, round_shift
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.rtl.traced import HWCONF, is_bit, raw, select, tree_reduce, tree_sum, vmax, vmin
 
-#: spec rounding -> da4ml round mode (da4ml rounds only by truncation or half-up)
-DA4ML_ROUNDING = {"floor": "TRN", "half_up": "RND"}
+#: spec rounding -> da4ml round mode, from the contract's rounding table (the products are non-negative)
+DA4ML_ROUNDING = {r: ROUNDING[q].da4ml_nonneg for r, q in QONNX_ROUNDING.items() if ROUNDING[q].da4ml_nonneg}
 
 
 def _uint_bits(max_value: int) -> int:
@@ -106,24 +108,17 @@ def softmax_row(q: list, keep: list, spec, topk: int) -> list:
     for ej in e:
         if not isinstance(ej, FixedVariable) and not isinstance(r, FixedVariable):
             p = int(ej) * int(r)
-            o = min(_round_int(p, spec.product_shift, spec.rounding), spec.out_max)
+            o = min(int(round_shift(p, spec.product_shift, spec.rounding)), spec.out_max)
             out.append(float(o))
             continue
         p = ej * r
         if not isinstance(p, FixedVariable):
-            out.append(float(min(_round_int(int(p), spec.product_shift, spec.rounding), spec.out_max)))
+            out.append(float(min(int(round_shift(int(p), spec.product_shift, spec.rounding)), spec.out_max)))
             continue
         p = p * (2.0 ** -spec.product_shift)
         o = p.quantize(0, _uint_bits(int(p.high)) + 1, 0, "WRAP", mode)
         out.append(vmin(o, spec.out_max))
     return out
-
-
-def _round_int(p: int, shift: int, rounding: str) -> int:
-    if shift == 0:
-        return p
-    q = p >> shift
-    return q + 1 if rounding == "half_up" and (p >> (shift - 1)) & 1 else q
 
 
 def check_spec_rounding(spec, node_name: str) -> None:

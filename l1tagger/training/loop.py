@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from l1tagger.data.jetset import JetSet
-from l1tagger.errors import DataError, L1TaggerError
+from l1tagger.errors import ConfigError, DataError, L1TaggerError
 from l1tagger.models.config import ModelConfig
 from l1tagger.training.config import TrainConfig
 from l1tagger.training.inputs import FeatureScaler, ModelInputs, build_inputs
@@ -114,29 +114,78 @@ def _checkpoint(model, opt, sched, epoch, tc, scaler, class_names, history, best
     }
 
 
-def _read_checkpoint(path) -> dict:
+CHECKPOINT_KEYS = ("train_config", "scaler", "class_names", "model")
+
+
+def read_checkpoint(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint",
+                    keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
+    """``torch.load(weights_only=True)`` of an l1tagger checkpoint of format ``fmt`` holding ``keys``.
+
+    ConfigError naming the file when it is missing, not a torch file (truncated, corrupt, pickled objects), of
+    another format, or lacking a key; the JSON strings in it are checked by :func:`checkpoint_json`.
+    """
     path = Path(path)
-    if not path.exists():
-        raise L1TaggerError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} does not exist")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise L1TaggerError(f"cannot read checkpoint {path}: {exc}") from None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise L1TaggerError(f"{path} is not an l1tagger checkpoint (format {CHECKPOINT_FORMAT})")
+    except Exception as exc:  # noqa: BLE001 - RuntimeError, UnpicklingError, EOFError, BadZipFile, ... on a bad file
+        lines = str(exc).strip().splitlines()
+        raise ConfigError(f"{path}: cannot read {what} ({type(exc).__name__}: {lines[0] if lines else ''})") \
+            from None
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        raise ConfigError(f"{path}: not an l1tagger {what} (format {fmt})")
+    missing = [k for k in keys if k not in ck]
+    if missing:
+        raise ConfigError(f"{path}: {what} lacks {missing} (truncated or written by another tool?)")
     return ck
+
+
+def checkpoint_json(ck: dict, key: str, path):
+    """A JSON string of a checkpoint, decoded; ConfigError naming the file and key when it is not JSON."""
+    try:
+        return json.loads(ck[key])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: checkpoint entry {key!r} is not valid JSON ({exc})") from None
+
+
+def load_weights(model: nn.Module, state, path, strict: bool = True) -> None:
+    """``model.load_state_dict(state, strict)``; weights that do not fit the model (another model's checkpoint, an
+    edited config) raise ConfigError naming the checkpoint and the first mismatching parameter."""
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: the checkpoint's 'model' entry is not a state dict")
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        own = model.state_dict()
+        bad = next((k for k, v in state.items() if k in own and hasattr(v, "shape")
+                    and tuple(v.shape) != tuple(own[k].shape)), None)
+        if bad is not None:
+            detail = (f"parameter {bad!r} has shape {tuple(state[bad].shape)} in the checkpoint, "
+                      f"{tuple(own[bad].shape)} in the model its config describes")
+        else:
+            missing = [k for k in own if k not in state]
+            unexpected = [k for k in state if k not in own]
+            detail = (f"parameter {missing[0]!r} is missing from the checkpoint" if missing and strict else
+                      f"checkpoint parameter {unexpected[0]!r} is not in the model" if unexpected and strict else
+                      next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc)))
+        raise ConfigError(f"{path}: weights do not fit the model: {detail} (a checkpoint of another model?)") \
+            from None
 
 
 def load_checkpoint(path, ops=None, device="cpu") -> nn.Module:
     """The trained model (eval mode) with ``train_config``, ``feature_scaler``, ``class_names`` attached.
 
     ``ops``: op factory to build the L1 tagger with (e.g. QuantOps for the quantized twin loading float weights).
+    A file that is not a readable checkpoint, or whose weights do not fit the model its config describes, raises
+    ConfigError naming the file (and the first mismatching parameter).
     """
-    ck = _read_checkpoint(path)
-    tc = TrainConfig.from_dict(json.loads(ck["train_config"]))
+    ck = read_checkpoint(path)
+    tc = TrainConfig.from_dict(checkpoint_json(ck, "train_config", path))
     model = build_network(tc, ops=ops)
-    model.load_state_dict(ck["model"], strict=ops is None)
-    model = _attach(model, tc, FeatureScaler.from_dict(json.loads(ck["scaler"])), json.loads(ck["class_names"]))
+    load_weights(model, ck["model"], path, strict=ops is None)
+    model = _attach(model, tc, FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path)),
+                    checkpoint_json(ck, "class_names", path))
     return model.to(device).eval()
 
 
@@ -176,10 +225,11 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
     start, history, best = 0, [], float("inf")
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.exists():
-        ck = _read_checkpoint(last_path)
-        if json.loads(ck["train_config"]) != json.loads(json.dumps(tc.to_dict())):
+        ck = read_checkpoint(last_path, keys=CHECKPOINT_KEYS + ("optimizer", "scheduler", "epoch", "history",
+                                                                 "best_val_loss"))
+        if checkpoint_json(ck, "train_config", last_path) != json.loads(json.dumps(tc.to_dict())):
             raise L1TaggerError(f"cannot resume: {last_path} was written with a different config")
-        model.load_state_dict(ck["model"])
+        load_weights(model, ck["model"], last_path)
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         start, history, best = ck["epoch"], json.loads(ck["history"]), ck["best_val_loss"]

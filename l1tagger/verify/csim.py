@@ -66,12 +66,15 @@ def load_project(project_dir, trace: bool = True):
 
 
 def load_tb(project_dir, n_jets: int | None = None) -> tuple[dict, dict]:
+    """(inputs, reference outputs) of the project's test bench, as stored (check the inputs with validate_feed)."""
+    from l1tagger.verify.feed import load_npz
+
     tb = Path(project_dir) / "tb_data"
     if not (tb / "inputs.npz").is_file() or not (tb / "reference.npz").is_file():
         raise VerificationError(f"{project_dir}: tb_data/inputs.npz or reference.npz is missing (convert with "
                                 f"test-bench jets)")
-    inputs = dict(np.load(tb / "inputs.npz"))
-    ref = dict(np.load(tb / "reference.npz"))
+    inputs = load_npz(tb / "inputs.npz")
+    ref = load_npz(tb / "reference.npz")
     if n_jets is not None:
         inputs = {k: v[:n_jets] for k, v in inputs.items()}
         ref = {k: v[:n_jets] for k, v in ref.items()}
@@ -79,13 +82,11 @@ def load_tb(project_dir, n_jets: int | None = None) -> tuple[dict, dict]:
 
 
 def _feed(fe, inputs: dict) -> list[np.ndarray]:
-    """hls4ml predict() input list in the model's input order (float64: exact for every l1tagger grid)."""
+    """hls4ml predict() input list in the model's input order, from a validated float32 feed (float64 holds every
+    float32 value exactly)."""
     xs = []
     for lname in fe.inputs:
-        it = fe.input_types[lname]
-        a = np.asarray(inputs[it["onnx"]], np.float64)
-        if it["role"] == "mask" and not np.isin(a, (0.0, 1.0)).all():
-            raise VerificationError(f"input {it['onnx']!r} is a 0/1 mask but holds other values")
+        a = np.asarray(inputs[fe.input_types[lname]["onnx"]], np.float64)
         xs.append(np.ascontiguousarray(a.reshape(len(a), -1)))
     return xs
 
@@ -118,13 +119,14 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
              model=None) -> CsimResult:
     """Compile (g++) + trace the test-bench jets and compare with the QONNX reference bit for bit."""
     from l1tagger.export.reference import run_reference
+    from l1tagger.verify.feed import validate_feed
 
     project_dir = Path(project_dir)
     if hls_model is None:
         hls_model, fe, model, _ = load_project(project_dir, trace=True)
     inputs, ref = load_tb(project_dir, n_jets)
-    names = [vi.name for vi in model.graph.input if model.get_initializer(vi.name) is None]
-    n = len(inputs[names[0]])
+    inputs = validate_feed(model, inputs, str(project_dir / "tb_data" / "inputs.npz"))
+    n = len(next(iter(inputs.values())))
     ref_all = run_reference(model, inputs, return_all=True)
     xs = _feed(fe, inputs)
     t0 = time.perf_counter()

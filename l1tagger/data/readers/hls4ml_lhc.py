@@ -48,7 +48,7 @@ def _particle_column(names: list[str], feature: str, path: Path) -> int:
 def read(path: Path, max_particles: int | None = None, max_jets: int | None = None) -> JetSet:
     import h5py
 
-    from l1tagger.data.io import jet_kinematics, sort_padded
+    from l1tagger.data.io import compact, jet_kinematics, one_hot_labels, real_particles, sort_padded
 
     with h5py.File(path, "r") as f:
         for name in REQUIRED:
@@ -67,27 +67,18 @@ def read(path: Path, max_particles: int | None = None, max_jets: int | None = No
         if col not in jidx:
             raise DataError(f"{path}: jetFeatureNames has no label column {col!r}")
     p4 = const[..., cols]
-    real = p4[..., 3] > 0
+    real = real_particles(p4, tuple(pnames[c] for c in cols))
     n = real.sum(axis=1)
-    p4 = _compact(np.where(real[..., None], p4, 0.0), real)
+    p4 = compact(p4, real)
     kin = jet_kinematics(p4)  # from all constituents, before any truncation
     p4, n, charge, pid = sort_padded(p4, n, None, None, max_particles)
-    onehot = jets[:, [jidx[c] for c, _ in LABELS]]
-    bad = np.flatnonzero(onehot.sum(axis=1) != 1)
-    if bad.size:
-        raise DataError(f"{path}: jet {int(bad[0])} does not have exactly one of j_g, j_q, j_w, j_z, j_t set")
+    labels = one_hot_labels(jets[:, [jidx[c] for c, _ in LABELS]], [c for c, _ in LABELS])
     jet = {"phi": kin["phi"]}
     for field, cands in JET_COLUMNS.items():
         col = next((c for c in cands if c in jidx), None)
         jet[field] = jets[:, jidx[col]].astype(np.float32) if col else kin.get(field)
     jet = {k: v for k, v in jet.items() if v is not None}
-    return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=onehot.argmax(axis=1),
+    return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=labels,
                   class_names=[name for _, name in LABELS], jet=jet,
                   meta={"source": "hls4ml LHC jets HDF5", "pid_flags_known": False}).validate()
-
-
-def _compact(p4: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """Move real (E > 0) particles to the front of each jet, keeping their order."""
-    order = np.argsort(~real, axis=1, kind="stable")
-    return np.take_along_axis(p4, order[..., None], axis=1)
 

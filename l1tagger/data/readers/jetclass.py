@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1tagger.data.jetset import PID_FLAGS, JetSet
+from l1tagger.data.jetset import PID_FLAGS, JetSet, integer_array
 from l1tagger.errors import DataError
 
 TREE = "tree"
@@ -35,7 +35,7 @@ def read(path: Path, max_particles: int | None = None, max_jets: int | None = No
     import awkward as ak
     import uproot
 
-    from l1tagger.data.io import sort_padded
+    from l1tagger.data.io import one_hot_labels, real_particles, sort_padded
 
     with uproot.open(path) as f:
         if TREE not in f:
@@ -54,24 +54,32 @@ def read(path: Path, max_particles: int | None = None, max_jets: int | None = No
         arr = tree.arrays(branches, entry_stop=max_jets, library="ak")
 
     counts = ak.to_numpy(ak.num(arr[P4_BRANCHES[0]])).astype(np.int64)
+    for b in (*P4_BRANCHES[1:], CHARGE_BRANCH, *FLAG_BRANCHES):
+        other = ak.to_numpy(ak.num(arr[b])).astype(np.int64)
+        bad = np.flatnonzero(other != counts)
+        if bad.size:
+            j = int(bad[0])
+            raise DataError(f"{path}: jet {j}: branch {b!r} has {other[j]} particles but {P4_BRANCHES[0]!r} has "
+                            f"{counts[j]}")
     P = int(counts.max()) if len(counts) else 1
 
     def padded(branch):
         return ak.to_numpy(ak.fill_none(ak.pad_none(arr[branch], P, clip=True), 0)).astype(np.float64)
 
     p4 = np.stack([padded(b) for b in P4_BRANCHES], axis=-1)
+    real_particles(p4, P4_BRANCHES)  # NaN/inf before sorting: a NaN pT would sort last and could be cut
     charge = padded(CHARGE_BRANCH)
-    pid = np.stack([padded(b) for b in FLAG_BRANCHES], axis=-1).astype(np.uint8)
-    p4, n, charge, pid = sort_padded(p4, counts, charge, pid, max_particles)
-
-    onehot = np.stack([ak.to_numpy(arr[b]).astype(np.float64) for b in label_branches], axis=1)
-    bad = np.flatnonzero(onehot.sum(axis=1) != 1)
+    bad = np.argwhere(~np.isfinite(charge))
     if bad.size:
-        raise DataError(f"{path}: jet {int(bad[0])} does not have exactly one label_* branch set")
+        raise DataError(f"{path}: jet {int(bad[0][0])}, particle {int(bad[0][1])}: {CHARGE_BRANCH} is not finite")
+    pid = np.stack([padded(b) for b in FLAG_BRANCHES], axis=-1)
+    p4, n, charge, pid = sort_padded(p4, counts, charge, integer_array(pid, np.uint8, "particle-type flag"),
+                                     max_particles)
+    labels = one_hot_labels(np.stack([ak.to_numpy(arr[b]) for b in label_branches], axis=1), label_branches)
     jet = {k: ak.to_numpy(arr[b]).astype(np.float32) for k, b in JET_BRANCHES.items()}
     e = ak.to_numpy(arr["jet_energy"]).astype(np.float64)
     pz = jet["pt"].astype(np.float64) * np.sinh(jet["eta"].astype(np.float64))
     jet["mass"] = np.sqrt(np.clip(e**2 - jet["pt"].astype(np.float64) ** 2 - pz**2, 0, None)).astype(np.float32)
-    return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=onehot.argmax(axis=1),
+    return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=labels,
                   class_names=[b[len(LABEL_PREFIX):] for b in label_branches], jet=jet,
                   meta={"source": "JetClass ROOT"}).validate()

@@ -27,7 +27,7 @@ def detect(path: Path) -> bool:
 def read(path: Path, max_particles: int | None = None, max_jets: int | None = None) -> JetSet:
     import pandas as pd
 
-    from l1tagger.data.io import jet_kinematics, sort_padded
+    from l1tagger.data.io import compact, jet_kinematics, real_particles, sort_padded
 
     try:
         df = pd.read_hdf(path, key=KEY, stop=max_jets)
@@ -52,15 +52,15 @@ def read(path: Path, max_particles: int | None = None, max_jets: int | None = No
             raise DataError(f"{path}: top-tagging table is missing column {missing[0]!r}")
         cols.append(df[names].to_numpy(np.float64))
     p4 = np.stack(cols, axis=-1)
-    real = p4[..., 3] > 0
-    order = np.argsort(~real, axis=1, kind="stable")
-    p4 = np.where(np.take_along_axis(real, order, 1)[..., None], np.take_along_axis(p4, order[..., None], 1), 0.0)
+    real = real_particles(p4, ("PX", "PY", "PZ", "E"))
     n = real.sum(axis=1)
+    p4 = compact(p4, real)
     jet = jet_kinematics(p4)  # from all constituents, before any truncation
     p4, n, charge, pid = sort_padded(p4, n, None, None, max_particles)
     labels = df[LABEL].to_numpy()
-    if not np.isin(labels, (0, 1)).all():
-        raise DataError(f"{path}: {LABEL} must be 0 or 1")
+    bad = np.flatnonzero(~np.isin(labels, (0, 1)))
+    if bad.size:
+        raise DataError(f"{path}: jet {int(bad[0])}: {LABEL} is {labels[bad[0]]!r}, not 0 or 1")
     return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=labels.astype(np.int64),
                   class_names=list(CLASS_NAMES), jet=jet, meta={"source": "top-tagging pandas HDF5",
                                                                 "pid_flags_known": False}).validate()

@@ -1,0 +1,1 @@
+l1tagger/presets/tcl
