@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 EPS = 1e-8  # ParT / weaver-core clamp for logarithms
+RAPIDITY_EPS = 1e-20  # weaver-core's clamp of E - pz in the rapidity (``to_ptrapphim``)
 
 
 def namespace(x):
@@ -48,11 +49,17 @@ def eta(px, py, pz, xp=None):
 
 
 def rapidity(e, pz, xp=None):
-    """Rapidity y = 1/2 ln((E+pz)/(E-pz)), clamped so massless or padded entries stay finite."""
+    """Rapidity y = 1/2 ln((E+pz)/(E-pz)) written as weaver-core's ``to_ptrapphim`` writes it,
+    1/2 ln(1 + 2 pz / max(E - pz, 1e-20)), so ParT's pairwise features agree with weaver-core's.
+
+    The tiny clamp keeps the true rapidity of soft particles: a clamp of E - pz at 1e-8 (as the logarithms')
+    replaced it for any particle with E - pz < 1e-8 GeV. Finite everywhere: padded entries (E = pz = 0) get
+    y = 0, E = pz gives a large finite y, and where rounding makes E + pz <= 0 (weaver-core returns -inf/NaN
+    there) the argument of the log is clamped at 1e-20, i.e. y >= -23.
+    """
     xp = xp or namespace(e)
-    num = _clamp_min(e + pz, EPS, xp)
-    den = _clamp_min(e - pz, EPS, xp)
-    return 0.5 * xp.log(num / den)
+    ratio = 1 + 2 * pz / _clamp_min(e - pz, RAPIDITY_EPS, xp)
+    return 0.5 * xp.log(_clamp_min(ratio, RAPIDITY_EPS, xp))
 
 
 def delta_phi(a, b, xp=None):

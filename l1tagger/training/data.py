@@ -8,9 +8,15 @@ from l1tagger.data.jetset import JetSet
 from l1tagger.errors import DataError
 
 
-def load_dataset(spec: str, max_jets: int | None = None) -> JetSet:
+def load_dataset(spec: str, max_jets: int | None = None, seed: int = 0) -> JetSet:
     """A file any reader loads (``l1tagger.data.io.load_jets``), or ``toy:N[:C]`` = N toy jets of C classes
-    (``l1tagger.data.synthetic``, for smoke tests only)."""
+    (``l1tagger.data.synthetic``, for smoke tests only).
+
+    max_jets: keep at most this many jets, a class-balanced random subset drawn with ``seed``
+              (``JetSet.sample``), never the first rows: files are often stored class by class.
+    """
+    if max_jets is not None and max_jets <= 0:
+        raise DataError(f"the number of jets must be positive, got {max_jets}")
     if spec.startswith("toy:"):
         from l1tagger.data.synthetic import toy_jets
 
@@ -22,10 +28,12 @@ def load_dataset(spec: str, max_jets: int | None = None) -> JetSet:
             raise DataError(f"toy dataset spec must be toy:N[:C], got {spec!r}") from None
         if n <= 0 or c < 2:
             raise DataError(f"toy dataset spec needs N > 0 and C >= 2, got {spec!r}")
-        return toy_jets(n_jets=n if max_jets is None else min(n, max_jets), max_particles=32, n_classes=c, seed=0)
-    from l1tagger.data.io import load_jets
+        jets = toy_jets(n_jets=n, max_particles=32, n_classes=c, seed=0)
+    else:
+        from l1tagger.data.io import load_jets
 
-    return load_jets(spec, max_jets=max_jets)
+        jets = load_jets(spec)
+    return jets.sample(max_jets, seed)
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
