@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="best.pt / last.pt from l1tagger train")
     p.add_argument("dataset", help="jets to evaluate on: a file l1tagger's readers load, or toy:N[:C]")
     p.add_argument("--out", required=True, help="output directory for metrics.json and roc.png")
-    p.add_argument("--max-jets", type=int, help="read at most this many jets")
+    p.add_argument("--max-jets", type=int,
+                   help="evaluate on at most this many jets: a random subset with every class in proportion")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --max-jets subset (default 0)")
     p.add_argument("--background", nargs="+", help="background class names (default: QCD/light classes by name)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
 
@@ -32,7 +34,7 @@ def run(args) -> int:
     from l1tagger.training.data import load_dataset
 
     model = load_checkpoint(args.checkpoint, device=args.device)
-    jets = load_dataset(args.dataset, args.max_jets)
+    jets = load_dataset(args.dataset, args.max_jets, args.seed)
     metrics = evaluate(model, jets, with_curves=True, background=args.background)
     out = Path(args.out)
     metrics["checkpoint"] = str(args.checkpoint)

@@ -21,7 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="PNG", help="plot path (default: FILE with .png); JSON alongside")
     p.add_argument("--format", default=None, choices=["l1tagger", "jetclass", "hls4ml_lhc", "toptag"],
                    help="force a reader instead of detecting the format")
-    p.add_argument("--max-jets", type=int, default=None, metavar="N", help="read only the first N jets")
+    p.add_argument("--max-jets", type=int, default=None, metavar="N",
+                   help="look at N jets: a random subset with every class in proportion (files are often stored "
+                        "class by class)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --max-jets subset (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from l1tagger.data.inspect import inspect_file
 
     out = Path(args.out) if args.out else Path(args.file).with_suffix(".png")
-    s = inspect_file(args.file, out, format=args.format, max_jets=args.max_jets)
+    s = inspect_file(args.file, out, format=args.format, max_jets=args.max_jets, seed=args.seed)
     print(f"{args.file}: {s['n_jets']} jets ({s['source_format']}), up to {s['max_particles']} particles per jet")
     print(f"{'class':>8} {'jets':>7} {'sdmass peak':>12} {'median':>8} {'<tau21>':>8}")
     for name, c in s["classes"].items():

@@ -18,7 +18,8 @@ DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and writ
   <layer>_subjets.png                    attention mass per exclusive-kT subjet
   summary.json                           all numbers
 
-Every PNG has a JSON of the same numbers beside it. For Linformer the per-particle weights are w @ F
+The --n-jets jets are a random subset of DATASET with every class in proportion (drawn with --seed), not its
+first rows (generated files are stored class by class). Every PNG has a JSON of the same numbers beside it. For Linformer the per-particle weights are w @ F
 (the projected attention mapped back to particles).
 
 Example:
@@ -37,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=("tagger", "vit"), default="tagger",
                    help="tagger (default): attention maps/statistics of a particle tagger; vit: attention rollout "
                         "and attention fraction of a ViT checkpoint from `l1tagger train --model vit`")
-    p.add_argument("--n-jets", type=int, default=500, help="jets to analyse (default 500)")
+    p.add_argument("--n-jets", type=int, default=500,
+                   help="jets to analyse (default 500): a random subset with every class in proportion")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --n-jets subset (default 0)")
     p.add_argument("--map-jets", type=int, default=2, help="attention maps drawn per class (default 2)")
     p.add_argument("--subjets", type=int, default=3, help="exclusive kT subjets for the attention mass (default 3)")
 
@@ -50,7 +53,7 @@ def run(args) -> int:
         from l1tagger.vit.interpret import InterpretConfig, interpret_vit
         from l1tagger.vit.train import load_vit
 
-        jets = load_dataset(args.dataset, args.n_jets)
+        jets = load_dataset(args.dataset, args.n_jets, args.seed)
         summary = interpret_vit(load_vit(args.checkpoint), jets, args.out,
                                 InterpretConfig(n_subjets=(args.subjets,)) if args.subjets else None)
         print(f"wrote rollout maps and attention fractions (PNG + JSON, summary.json) to {args.out}")
@@ -65,7 +68,7 @@ def run(args) -> int:
     model = load_checkpoint(args.checkpoint)
     if not isinstance(model, L1Tagger):
         raise ConfigError(f"{args.checkpoint} holds a ParT reference model; interpret analyses L1 taggers")
-    jets = load_dataset(args.dataset, args.n_jets)
+    jets = load_dataset(args.dataset, args.n_jets, args.seed)
     if list(jets.class_names) != model.class_names:
         raise DataError(f"dataset classes {jets.class_names} differ from the model's {model.class_names}")
     layers, source = None, "pytorch"

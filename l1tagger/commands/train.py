@@ -16,7 +16,8 @@ DESCRIPTION = """Train a float tagger on a jet dataset.
 
 The model and training settings come from a YAML file (--config; keys of TrainConfig, with the model's keys
 under 'model:') and/or the options below (options win). Without --val, DATASET is split 80/20 into train and
-validation with --seed. Runs on CPU by default and on CUDA when available (--device auto).
+validation with --seed. --max-jets keeps a class-balanced random subset (drawn with --seed) of each file, not
+its first rows. Runs on CPU by default and on CUDA when available (--device auto).
 
 Writes to --out: last.pt (every epoch; --resume continues from it), best.pt and best.json (config, feature
 scaling, validation metrics), history.json, metrics.json and roc.png.
@@ -45,7 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(--config then holds ViTTrainConfig keys, model keys under 'model:')")
     p.add_argument("--val", help="validation jets (default: 20%% of DATASET)")
     p.add_argument("--config", help="YAML with TrainConfig keys (model keys under 'model:')")
-    p.add_argument("--max-jets", type=int, help="read at most this many jets from each file")
+    p.add_argument("--max-jets", type=int,
+                   help="use at most this many jets of each file: a random subset with every class in proportion "
+                        "(drawn with --seed)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     g = p.add_argument_group("model (ModelConfig)")
@@ -100,9 +103,9 @@ def run_vit(args) -> int:
         if not isinstance(data, dict):
             raise ConfigError(f"{args.config}: top level must be a mapping of ViTTrainConfig keys")
     cfg = ViTTrainConfig.from_dict(data)
-    jets = load_dataset(args.dataset, args.max_jets)
+    jets = load_dataset(args.dataset, args.max_jets, cfg.seed)
     if args.val:
-        tr, va = jets, load_dataset(args.val, args.max_jets)
+        tr, va = jets, load_dataset(args.val, args.max_jets, cfg.seed)
     else:
         tr, va = split(jets, (0.8, 0.2), cfg.seed)
     print(f"training the ViT baseline on {len(tr)} jets, validating on {len(va)}")
@@ -119,11 +122,12 @@ def run(args) -> int:
     from l1tagger.training.data import load_dataset, split
 
     data = train_config_from_args(args)
-    jets = load_dataset(args.dataset, args.max_jets)
+    jets = load_dataset(args.dataset)
     data["model"].setdefault("n_classes", len(jets.class_names))
     tc = TrainConfig.from_dict(data)
+    jets = jets.sample(args.max_jets, tc.seed)
     if args.val:
-        tr, va = jets, load_dataset(args.val, args.max_jets)
+        tr, va = jets, load_dataset(args.val, args.max_jets, tc.seed)
     else:
         tr, va = split(jets, (0.8, 0.2), tc.seed)
     print(f"training {tc.model_kind}/{tc.model.attention} on {len(tr)} jets, validating on {len(va)} "

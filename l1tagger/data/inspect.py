@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from l1tagger.data.jetset import JetSet
+from l1tagger.errors import OutputError
 from l1tagger.physics.substructure import substructure, tau_ratio
 from l1tagger.utils.atomic import atomic_path, atomic_write_json
 
@@ -98,14 +99,22 @@ def plot_summary(summary: dict, png_path: str | Path, title: str = "") -> Path:
 
 
 def inspect_file(path: str | Path, png_path: str | Path, cfg: InspectConfig = InspectConfig(),
-                 **load_kw) -> dict:
-    """Load any supported jet file, write ``png_path`` and ``png_path`` with .json, return the summary."""
-    from l1tagger.data.io import load_jets
+                 max_jets: int | None = None, seed: int = 0, **load_kw) -> dict:
+    """Load any supported jet file, write ``png_path`` and ``png_path`` with .json, return the summary.
 
-    js = load_jets(path, **load_kw)
+    max_jets: look at a class-balanced random subset of this many jets (``JetSet.sample`` with ``seed``)
+    load_kw:  passed to ``l1tagger.data.io.load_jets`` (format, max_particles)
+    """
+    from l1tagger.data.io import load_jets, output_problem
+
+    js = load_jets(path, **load_kw).sample(max_jets, seed)
     summary = summarize(js, cfg)
     summary["file"] = str(path)
     summary["source_format"] = js.meta.get("source_format")
-    plot_summary(summary, png_path, title=Path(path).name)
-    atomic_write_json(Path(png_path).with_suffix(".json"), summary)
+    summary["sampled"] = None if max_jets is None else {"max_jets": int(max_jets), "seed": int(seed)}
+    try:
+        plot_summary(summary, png_path, title=Path(path).name)
+        atomic_write_json(Path(png_path).with_suffix(".json"), summary)
+    except OSError as exc:
+        raise OutputError(f"{png_path}: cannot write the plot: {output_problem(exc)}") from exc
     return summary

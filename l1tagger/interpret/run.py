@@ -52,7 +52,7 @@ def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 
     kin = ordered_kinematics(jets, cfg.n_particles, cfg.ordering)
     mask, labels, names = kin["mask"], jets.labels, list(jets.class_names)
     summary: dict = {"source": source, "attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
-                     "n_jets": len(jets), "layers": {}, "figures": {}}
+                     "n_jets": len(jets), "class_counts": jets.class_counts(), "layers": {}, "figures": {}}
     subjet = exclusive_subjets(kin["p4"], mask, n_subjets)
     for L in layers:
         name = L["layer"]

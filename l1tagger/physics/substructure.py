@@ -108,17 +108,17 @@ def _cluster(jagged, algorithm: str):
 
 
 def soft_drop_mass(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConfig = SubstructureConfig()) -> np.ndarray:
-    """Soft-drop groomed mass (GeV) of each jet, shape (n_jets,), >= 0.
+    """Soft-drop groomed mass (GeV) of each jet, shape (n_jets,), with FastJet's sign convention.
 
-    FastJet's ``PseudoJet::m()`` returns -sqrt(-m^2) when m^2 < 0; a jet groomed to one (nearly) massless
-    particle stored in float32 can have m^2 slightly below 0, so the mass is clamped at 0 (as the ungroomed
-    jet mass in ``l1tagger.data.io.jet_kinematics``).
+    FastJet's ``PseudoJet::m()`` returns -sqrt(-m^2) when m^2 < 0, which happens when a jet is groomed to one
+    (nearly) massless particle stored in float32; this function keeps that convention (it is compared against
+    FastJet directly). The physical per-jet field, ``substructure()["sdmass"]``, is clamped at 0.
     """
     if len(p4) == 0:
         return np.zeros(0)
     seq = _cluster(_as_jagged(p4, n_particles), "ca")
     sd = seq.exclusive_jets_softdrop_grooming(njets=1, beta=cfg.sd_beta, symmetry_cut=cfg.sd_zcut, R0=cfg.sd_r0)
-    return np.clip(np.asarray(sd.msoftdrop, dtype=np.float64), 0.0, None)
+    return np.asarray(sd.msoftdrop, dtype=np.float64)
 
 
 def nsubjettiness(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConfig = SubstructureConfig()) -> np.ndarray:
@@ -140,8 +140,13 @@ def nsubjettiness(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConf
 
 
 def substructure(p4: np.ndarray, n_particles: np.ndarray, cfg: SubstructureConfig = SubstructureConfig()) -> dict[str, np.ndarray]:
-    """All per-jet substructure fields: {"sdmass", "tau1", ..., "tau{n_tau}"} (float32 arrays)."""
-    out = {"sdmass": soft_drop_mass(p4, n_particles, cfg).astype(np.float32)}
+    """All per-jet substructure fields: {"sdmass", "tau1", ..., "tau{n_tau}"} (float32 arrays).
+
+    sdmass is clamped at 0: a mass is never negative, whatever the sign FastJet gives a groomed jet whose
+    float32 m^2 rounds below 0 (see ``soft_drop_mass``; the ungroomed mass in
+    ``l1tagger.data.io.jet_kinematics`` is clamped the same way).
+    """
+    out = {"sdmass": np.clip(soft_drop_mass(p4, n_particles, cfg), 0.0, None).astype(np.float32)}
     taus = nsubjettiness(p4, n_particles, cfg)
     for k in range(cfg.n_tau):
         out[f"tau{k + 1}"] = taus[:, k].astype(np.float32)

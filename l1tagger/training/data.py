@@ -16,7 +16,7 @@ def load_dataset(spec: str, max_jets: int | None = None, seed: int = 0) -> JetSe
               (``JetSet.sample``), never the first rows: files are often stored class by class.
     """
     if max_jets is not None and max_jets <= 0:
-        raise DataError(f"the number of jets must be positive, got {max_jets}")
+        raise DataError(f"the number of jets to use (--max-jets / --n-jets) must be positive, got {max_jets}")
     if spec.startswith("toy:"):
         from l1tagger.data.synthetic import toy_jets
 
