@@ -19,8 +19,8 @@ DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and writ
   summary.json                           all numbers
 
 The --n-jets jets are a random subset of DATASET with every class in proportion (drawn with --seed), not its
-first rows (generated files are stored class by class). Every PNG has a JSON of the same numbers beside it. For Linformer the per-particle weights are w @ F
-(the projected attention mapped back to particles).
+first rows (generated files are stored class by class). Every PNG has a JSON of the same numbers beside it.
+For Linformer the per-particle weights are w @ F (the projected attention mapped back to particles).
 
 Example:
   l1tagger interpret runs/full16/best.pt data/jetclass10_test.h5 --out runs/full16/interpret --n-jets 1000

@@ -204,12 +204,12 @@ def real_particles(p4: np.ndarray, columns: tuple[str, ...] = ("px", "py", "pz",
     bad = ~np.isfinite(p4)
     if bad.any():
         j, i, k = (int(x) for x in np.argwhere(bad)[0])
-        raise DataError(f"jet {j}, particle {i}: {columns[k]} is {p4[j, i, k]} (not finite)")
+        raise DataError(f"jet {j}, particle {i}: {columns[k]} is {p4[j, i, k].item()} (not finite)")
     real = p4[..., 3] > 0
     ghost = ~real & (p4[..., :3] != 0).any(axis=-1)
     if ghost.any():
         j, i = (int(x) for x in np.argwhere(ghost)[0])
-        raise DataError(f"jet {j}, particle {i}: energy {p4[j, i, 3]} <= 0 with a non-zero momentum "
+        raise DataError(f"jet {j}, particle {i}: energy {p4[j, i, 3].item()} <= 0 with a non-zero momentum "
                         "(padded slots must be all zeros)")
     return real
 
@@ -228,7 +228,7 @@ def one_hot_labels(onehot: np.ndarray, columns: list[str] | tuple[str, ...]) -> 
     bad = ~np.isin(onehot, (0.0, 1.0))
     if bad.any():
         j, k = (int(x) for x in np.argwhere(bad)[0])
-        raise DataError(f"jet {j}: label {columns[k]} is {onehot[j, k]!r}, not 0 or 1")
+        raise DataError(f"jet {j}: label {columns[k]} is {onehot[j, k].item()!r}, not 0 or 1")
     bad = np.flatnonzero(onehot.sum(axis=1) != 1)
     if bad.size:
         raise DataError(f"jet {int(bad[0])} does not have exactly one of the labels {', '.join(columns)} set")

@@ -22,6 +22,8 @@ def integer_array(values, dtype, what: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind not in "iubf":
         raise DataError(f"{what} values must be numbers, got dtype {arr.dtype}")
+    if np.can_cast(arr.dtype, dtype, casting="safe"):  # every value fits: nothing to check
+        return arr.astype(dtype, copy=False)
     info = np.iinfo(dtype)
     with np.errstate(invalid="ignore"):
         fraction = ~np.isfinite(arr) | (np.floor(arr) != arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
@@ -31,7 +33,7 @@ def integer_array(values, dtype, what: str) -> np.ndarray:
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             where = " of jet " + ", particle ".join(str(i) for i in first[:2]) if first else ""
             raise DataError(f"{what}{where} is {arr[first].item()!r}, {problem}")
-    return arr.astype(dtype)
+    return arr.astype(dtype, copy=False)
 
 
 @dataclass

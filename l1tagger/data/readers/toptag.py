@@ -60,7 +60,7 @@ def read(path: Path, max_particles: int | None = None, max_jets: int | None = No
     labels = df[LABEL].to_numpy()
     bad = np.flatnonzero(~np.isin(labels, (0, 1)))
     if bad.size:
-        raise DataError(f"{path}: jet {int(bad[0])}: {LABEL} is {labels[bad[0]]!r}, not 0 or 1")
+        raise DataError(f"{path}: jet {int(bad[0])}: {LABEL} is {labels[bad[0]].item()!r}, not 0 or 1")
     return JetSet(p4=p4, n_particles=n, charge=charge, pid=pid, labels=labels.astype(np.int64),
                   class_names=list(CLASS_NAMES), jet=jet, meta={"source": "top-tagging pandas HDF5",
                                                                 "pid_flags_known": False}).validate()
