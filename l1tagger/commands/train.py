@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
-import yaml
 
 from l1tagger.errors import ConfigError
+from l1tagger.utils.yamlio import load_yaml
 
 HELP = "train a float tagger (full+U / linformer / topk, or the ParT reference) with checkpoints and resume"
 DESCRIPTION = """Train a float tagger on a jet dataset.
@@ -76,7 +75,7 @@ def train_config_from_args(args) -> dict:
         path = Path(args.config)
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
     model = dict(data.pop("model", None) or {})
@@ -91,15 +90,13 @@ def train_config_from_args(args) -> dict:
 
 
 def run_vit(args) -> int:
-    import yaml
-
     from l1tagger.errors import ConfigError
     from l1tagger.training.data import load_dataset, split
     from l1tagger.vit.train import ViTTrainConfig, train_vit
 
     data = {}
     if args.config:
-        data = yaml.safe_load(Path(args.config).read_text()) or {}
+        data = load_yaml(args.config) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{args.config}: top level must be a mapping of ViTTrainConfig keys")
     cfg = ViTTrainConfig.from_dict(data)

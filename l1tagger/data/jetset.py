@@ -122,16 +122,22 @@ class JetSet:
         )
 
     def sample(self, n: int | None, seed: int) -> "JetSet":
-        """At most ``n`` jets drawn at random with every class kept in proportion (stratified), in file order.
+        """At most ``n`` jets, stratified by class, in file order (see :meth:`sample_indices`)."""
+        if n is None or n >= len(self):
+            return self
+        return self.subset(self.sample_indices(n, seed))
+
+    def sample_indices(self, n: int | None, seed: int) -> np.ndarray:
+        """Indices of at most ``n`` jets drawn at random with every class kept in proportion (stratified), in file order.
 
         The one way to take a subset of a jet count (``--max-jets``, ``--n-jets``): files are often stored class by
         class, so the first ``n`` rows would hold one class only. Each class present gets
         ``n * count / len(self)`` jets (largest remainders round up, and every class present keeps at least one
         jet when ``n`` allows it); which jets is decided by ``numpy.random.default_rng(seed)``. ``n`` None or
-        >= len(self) returns the whole set.
+        >= len(self) gives every index.
         """
         if n is None or n >= len(self):
-            return self
+            return np.arange(len(self))
         if n <= 0:
             raise DataError(f"the number of jets to sample must be positive, got {n}")
         counts = np.bincount(self.labels, minlength=len(self.class_names))
@@ -148,7 +154,7 @@ class JetSet:
             take[c] += 1
         rng = np.random.default_rng(seed)
         index = [rng.choice(np.flatnonzero(self.labels == c), int(take[c]), replace=False) for c in present]
-        return self.subset(np.sort(np.concatenate(index)))
+        return np.sort(np.concatenate(index))
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.class_names))

@@ -41,7 +41,8 @@ class InterpretConfig:
     algorithm:   subjet reclustering algorithm ("kt" or "cambridge"), exclusive mode
     head_fusion: how heads are fused in the rollout ("mean" as published, "max", "min")
     n_examples:  example jets drawn per class
-    max_jets:    analyse at most this many jets (the first ones; 0 = all)
+    max_jets:    analyse at most this many jets (stratified by class, drawn with ``seed``; 0 = all)
+    seed:        seed of the jet sample (``max_jets``)
     bins:        histogram bins over [0, 1]
     tasks:       {task name: {class: [dataset classes]}}; empty = ``l1tagger.vit.tasks.TASKS``
     """
@@ -52,6 +53,7 @@ class InterpretConfig:
     head_fusion: str = "mean"
     n_examples: int = 3
     max_jets: int = 2000
+    seed: int = 0
     bins: int = 20
     tasks: dict = field(default_factory=dict)
 
@@ -122,7 +124,7 @@ def interpret_vit(model, jets: JetSet, out_dir: str | Path, config: InterpretCon
     mcfg = model.config
     jets, images, frame = model_inputs(mcfg, jets)
     if cfg.max_jets and len(jets) > cfg.max_jets:
-        keep = np.arange(cfg.max_jets)
+        keep = jets.sample_indices(cfg.max_jets, cfg.seed)  # every class, not the first rows of one
         jets, images = jets.subset(keep), images[keep]
         frame = dataclasses.replace(frame, **{f.name: getattr(frame, f.name)[keep] for f in dataclasses.fields(frame)})
     maps, probs = rollout_maps(model, images, head_fusion=cfg.head_fusion)
