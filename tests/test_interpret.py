@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from l1tagger.errors import DataError
-from l1tagger.interpret import attention_received, binarity, lepton_attention, logit_ratio, subjet_attention
+from l1tagger.interpret import attention_received, binarity, lepton_attention, logit_spread, subjet_attention
 
 torch.set_num_threads(1)
 
@@ -19,28 +19,30 @@ def test_binarity_extremes():
     onehot = np.zeros((n, H, N, N))
     onehot[..., 0] = 1.0
     b = binarity(onehot, mask)
-    assert b["frac_top1_above"] == 1.0 and b["entropy_mean"] == pytest.approx(0.0, abs=1e-9)
+    assert b["frac_top1_above"] == 1.0 and b["entropy_norm_mean"] == pytest.approx(0.0, abs=1e-9)
     assert b["n_rows"] == H * (3 + 5 + 5)  # padded query rows ignored
-    uni = np.full((n, H, N, N), 1.0 / N)
+    uni = np.broadcast_to((mask / mask.sum(1, keepdims=True))[:, None, None, :], (n, H, N, N))  # over real keys
     b = binarity(uni, mask)
-    assert b["frac_top1_above"] == 0.0 and b["top1_mean"] == pytest.approx(1 / N)
-    assert b["entropy_mean"] == pytest.approx(np.log(N))
-    assert sum(b["top1_hist"]["counts"]) == b["n_rows"]
+    assert b["frac_top1_above"] == 0.0
+    assert b["top1_mean"] == pytest.approx((H * 3 * (1 / 3) + 2 * H * 5 * (1 / 5)) / b["n_rows"])
+    assert b["entropy_norm_mean"] == pytest.approx(1.0)
+    assert sum(b["top1_hist"]["counts"]) == b["n_rows"] == sum(b["entropy_norm_hist"]["counts"])
     with pytest.raises(DataError):
         binarity(np.zeros((2, 5, 5)), mask)
 
 
-def test_logit_ratio_dominance_and_masking():
+def test_logit_spread_dominance_and_masking():
     rng = np.random.default_rng(0)
     mask = np.ones((4, 6))
     mask[:, 4:] = 0
     qk = rng.normal(size=(4, 2, 6, 6)) * 10
     u = rng.normal(size=(4, 2, 6, 6)) * 0.1
     qk[:, :, :, 4:] = 0.0  # padded keys would flip the verdict if they were counted
-    u[:, :, :, 4:] = 1e3
-    r = logit_ratio(qk, u, mask)
-    assert r["dominant"] == "qk" and r["frac_qk_dominates"] > 0.95 and r["n_pairs"] == 4 * 2 * 4 * 4
-    assert logit_ratio(u, qk, mask)["dominant"] == "u"
+    u[:, :, :, 4:] = rng.normal(size=(4, 2, 6, 2)) * 1e3
+    r = logit_spread(qk, u, mask)
+    assert r["larger_row_spread"] == "qk" and r["frac_rows_u_spread_exceeds_qk"] < 0.05
+    assert r["n_rows"] == 4 * 2 * 4  # real (jet, head, query row)
+    assert logit_spread(u, qk, mask)["larger_row_spread"] == "u"
 
 
 def test_lepton_and_subjet_attention():
@@ -54,7 +56,7 @@ def test_lepton_and_subjet_attention():
     recv = attention_received(w, mask)
     np.testing.assert_allclose(recv[0], [0, 0, 1, 0])
     out = lepton_attention(w, mask, lep, np.array([0, 1]), ["a", "b"])
-    assert out["per_class"]["a"]["attention_to_lepton"] == pytest.approx(1.0)
+    assert out["per_class"]["a"]["attention_to_hardest_lepton"] == pytest.approx(1.0)
     assert out["per_class"]["a"]["enhancement"] == pytest.approx(4.0)
     assert out["per_class"]["b"]["enhancement"] == pytest.approx(3.0)
     sj = np.array([[0, 0, 1, 1], [1, 1, 0, -1]])
@@ -96,5 +98,7 @@ def test_interpret_command_writes_png_json_pairs(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["layers"]) == {"blocks.0", "cls"}
     assert "qk_vs_u" in summary["layers"]["blocks.0"]
-    assert (out / "blocks.0_qk_over_u.png").exists() and list((out / "maps").glob("*.png"))
+    assert "u_row_spread_mean" in summary["layers"]["blocks.0"]["qk_vs_u"]
+    assert "entropy_norm_mean" in summary["layers"]["cls"]["binarity"]
+    assert (out / "blocks.0_qk_vs_u_row_spread.png").exists() and list((out / "maps").glob("*.png"))
     assert main(["interpret", str(run / "best.pt"), "toy:40:4", "--out", str(out)]) == 1  # class mismatch

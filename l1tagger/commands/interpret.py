@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "attention maps, binarity, |qk| vs |U|, lepton and subjet attention of a checkpoint (PNG + JSON)"
+HELP = "attention maps, binarity, q.k vs U row spreads, lepton and subjet attention of a checkpoint (PNG + JSON)"
 DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and write, per attention layer
 (blocks.i and the class-attention pooling 'cls'):
 
   maps/<layer>_<class>_jet<j>_h<h>.png   attention maps on the eta-phi plane (marker = particle type,
                                          transparency = pT, red lines = attention weights above 0.05)
   <layer>_top1.png, <layer>_entropy.png  how binary the attention is (largest weight per row per class, row
-                                         entropy; fraction of rows with top-1 > 0.9 in the JSON)
-  <layer>_qk_over_u.png                  log10 |q.k| / |U| over real pairs and which term dominates (with U)
-  <layer>_lepton.png                     attention received by electrons/muons vs the uniform expectation
-                                         (meaningful for models trained on the 'kin' features: no type input)
+                                         entropy / ln(real keys): 1 = uniform, 0 = one-hot; fraction of rows
+                                         with top-1 > 0.9 in the JSON)
+  <layer>_qk_vs_u_row_spread.png         spread of q.k and of U within each row over its real keys (softmax
+                                         ignores a per-row constant), their ratio and centred correlation
+  <layer>_lepton.png                     attention received by the hardest electron/muon of the jet vs the
+                                         uniform expectation (meaningful for models trained on the 'kin'
+                                         features: no type input; not truth-matched to the W decay)
   <layer>_subjets.png                    attention mass per exclusive-kT subjet
   summary.json                           all numbers
 
 The --n-jets jets are a random subset of DATASET with every class in proportion (drawn with --seed), not its
 first rows (generated files are stored class by class). Every PNG has a JSON of the same numbers beside it.
 For Linformer the per-particle weights are w @ F (the projected attention mapped back to particles).
+Definitions of every number: docs/interpretation.md.
 
 Example:
   l1tagger interpret runs/full16/best.pt data/jetclass10_test.h5 --out runs/full16/interpret --n-jets 1000
@@ -81,7 +85,8 @@ def run(args) -> int:
     for layer, s in summary["layers"].items():
         line = f"{layer}: frac rows top-1 > 0.9 = {s['binarity']['frac_top1_above']:.3f}"
         if "qk_vs_u" in s:
-            line += f", dominant pre-softmax term {s['qk_vs_u']['dominant']}"
+            line += (f", larger within-row logit spread {s['qk_vs_u']['larger_row_spread']} "
+                     f"(U in {s['qk_vs_u']['frac_rows_u_spread_exceeds_qk']:.2f} of rows)")
         print(line)
     print(f"wrote {len(summary['figures'])} figures (PNG + JSON) and summary.json to {args.out}")
     return 0

@@ -11,7 +11,9 @@ from l1tagger.physics import kinematics as kin
 
 
 def ordered_kinematics(jets: JetSet, n_particles: int, ordering: str) -> dict:
-    """deta, dphi, pt, pid (n,N,5), is_lepton, mask, order (n,N) in the order and truncation the model sees."""
+    """deta, dphi, pt, pid (n,N,5), is_e_or_mu, hardest_lepton, mask, order (n,N) in the order and truncation the
+    model sees. ``is_e_or_mu`` flags every electron/muon (particle-type flags); ``hardest_lepton`` only the one
+    with the largest pT per jet (see ``hardest_lepton``)."""
     order = particle_order(jets, ordering, n_keep=n_particles)
     take = np.take_along_axis
     p4 = take(jets.p4.astype(np.float64), order[..., None], axis=1)
@@ -29,8 +31,24 @@ def ordered_kinematics(jets: JetSet, n_particles: int, ordering: str) -> dict:
     deta = np.where(mask, kin.eta(px, py, pz) - jeta[:, None], 0.0)
     dphi = np.where(mask, kin.delta_phi(kin.phi(px, py), jphi[:, None]), 0.0)
     lep = (pid[..., PID_FLAGS.index("isElectron")] | pid[..., PID_FLAGS.index("isMuon")]).astype(bool) & mask
-    return {"deta": deta, "dphi": dphi, "pt": np.where(mask, kin.pt(px, py), 0.0), "pid": pid,
-            "is_lepton": lep, "mask": mask, "p4": p4, "order": order}
+    pt = np.where(mask, kin.pt(px, py), 0.0)
+    return {"deta": deta, "dphi": dphi, "pt": pt, "pid": pid, "is_e_or_mu": lep,
+            "hardest_lepton": hardest_lepton(lep, pt), "mask": mask, "p4": p4, "order": order}
+
+
+def hardest_lepton(is_e_or_mu: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """(n, N) bool: the electron/muon with the largest pT in each jet (ties: the first in model order), none in
+    jets without one; among the N particles given (``ordered_kinematics``: the ones the model sees).
+
+    This is the "lepton" of the attention analysis (``analysis.LEPTON_DEFINITION``): in a semileptonic top jet
+    it is usually, not always, the lepton of the W decay; the datasets carry no truth link from a constituent
+    to its mother, so the rule is stated rather than assumed."""
+    lep = np.asarray(is_e_or_mu).astype(bool)
+    out = np.zeros(lep.shape, bool)
+    has = lep.any(1)
+    best = np.where(lep, np.asarray(pt, np.float64), -np.inf).argmax(1)
+    out[np.flatnonzero(has), best[has]] = True
+    return out
 
 
 def exclusive_subjets(p4: np.ndarray, mask: np.ndarray, n_subjets: int) -> np.ndarray:

@@ -39,7 +39,8 @@ def record(model, jets: JetSet, batch_size: int = 256) -> list[dict]:
 
 def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3,
               layers: list[dict] | None = None, source: str = "pytorch") -> dict:
-    """Write attention maps, binarity, |qk| vs |U|, lepton and subjet attention for ``model`` on ``jets``.
+    """Write attention maps, binarity, q·kᵀ vs U row spreads, lepton and subjet attention for ``model`` on ``jets``
+    (the numbers are defined in docs/interpretation.md).
 
     ``layers``: attention recorded elsewhere (e.g. the firmware's C-simulation trace, see
     ``firmware_layers``), same layout as ``record``; default: record the PyTorch model on ``jets``.
@@ -54,45 +55,60 @@ def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 
     summary: dict = {"source": source, "attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
                      "n_jets": len(jets), "class_counts": jets.class_counts(), "layers": {}, "figures": {}}
     subjet = exclusive_subjets(kin["p4"], mask, n_subjets)
+    topk = cfg.topk_k if cfg.attention == "topk" else 0
     for L in layers:
         name = L["layer"]
         s: dict = {}
+        # keys of a row: real particles, or all k projected rows of a Linformer block (even when k == N);
+        # the class-attention pooling (one query row) is a plain softmax over the real particles
+        pooling = L["weights"].shape[2] == 1
+        key_mask = (np.ones((len(mask), L["weights"].shape[-1]), bool)
+                    if cfg.attention == "linformer" and not pooling else None)
+        layer_topk = 0 if pooling else topk
         # 2. binarity, overall and per class
         series = {}
         per_class = {}
         for c, cname in enumerate(names):
             sel = labels == c
             if sel.any():
-                b = A.binarity(L["weights"][sel], mask[sel])
+                b = A.binarity(L["weights"][sel], mask[sel], topk=layer_topk,
+                               key_mask=None if key_mask is None else key_mask[sel])
                 series[cname] = b["top1_hist"]
-                per_class[cname] = {k: b[k] for k in ("frac_top1_above", "top1_mean", "entropy_mean")}
-        b_all = A.binarity(L["weights"], mask)
+                per_class[cname] = {k: b[k] for k in ("frac_top1_above", "top1_mean", "entropy_norm_mean")}
+        b_all = A.binarity(L["weights"], mask, key_mask=key_mask, topk=layer_topk)
         s["binarity"] = {k: v for k, v in b_all.items() if not k.endswith("hist")} | {"per_class": per_class}
         summary["figures"][f"{name}.top1"] = plots.hist_panel(
             out / f"{name}_top1.png", series, "largest weight in the row",
             f"{name}: top-1 weight ({cfg.attention}); frac>0.9 = {b_all['frac_top1_above']:.2f}",
             {"summary": s["binarity"]})
+        ent = b_all["entropy_norm_mean"]
         summary["figures"][f"{name}.entropy"] = plots.hist_panel(
-            out / f"{name}_entropy.png", {"all": b_all["entropy_hist"]}, "row entropy [nats]",
-            f"{name}: row entropy (max {b_all['entropy_max_possible']:.2f})")
-        # 3. |qk| vs |U|
+            out / f"{name}_entropy.png", {"all": b_all["entropy_norm_hist"]},
+            f"row entropy / {b_all['entropy_normalisation']} (1 = uniform, 0 = one-hot)",
+            f"{name}: normalised row entropy, mean " + ("n/a (single-key rows)" if ent is None else f"{ent:.2f}"),
+            {"summary": s["binarity"]})
+        # 3. q·kᵀ vs U: spread within a row over its real keys (softmax ignores a per-row constant)
         if L["u"] is not None:
-            r = A.logit_ratio(L["qk"], L["u"], mask)
+            r = A.logit_spread(L["qk"], L["u"], mask, key_mask=key_mask)
             s["qk_vs_u"] = {k: v for k, v in r.items() if not k.endswith("hist")}
-            summary["figures"][f"{name}.ratio"] = plots.hist_panel(
-                out / f"{name}_qk_over_u.png", {"log10 |qk|/|U|": r["log10_ratio_hist"]}, "log10 |q·k| / |U|",
-                f"{name}: dominant term {r['dominant']} (frac |qk|>|U| = {r['frac_qk_dominates']:.2f})",
+            summary["figures"][f"{name}.qk_vs_u"] = plots.hist_panel(
+                out / f"{name}_qk_vs_u_row_spread.png",
+                {"log10 spread(qk)/spread(U)": r["log10_qk_over_u_row_spread_hist"]},
+                "log10 [std(q·k) / std(U)] within a row, over real keys",
+                f"{name}: larger row spread {r['larger_row_spread']} "
+                f"(frac rows spread(U) > spread(qk) = {r['frac_rows_u_spread_exceeds_qk']:.2f})",
                 {"summary": s["qk_vs_u"]})
         # 4. leptons and subjets (per-particle weights)
         pw = L["particle_weights"]
-        lep = A.lepton_attention(pw, mask, kin["is_lepton"], labels, names)
+        lep = A.lepton_attention(pw, mask, kin["hardest_lepton"], labels, names)
         s["lepton"] = lep
         if lep["per_class"]:
             summary["figures"][f"{name}.lepton"] = plots.bar_panel(
                 out / f"{name}_lepton.png",
-                {c: {"attention to lepton": v["attention_to_lepton"], "uniform": v["uniform_expectation"]}
-                 for c, v in lep["per_class"].items()},
-                "mean attention received", f"{name}: lepton (no particle-type input: {cfg.features})", lep)
+                {c: {"attention to hardest e/mu": v["attention_to_hardest_lepton"],
+                     "uniform": v["uniform_expectation"]} for c, v in lep["per_class"].items()},
+                "mean attention received", f"{name}: hardest electron/muon in the jet (features: {cfg.features})",
+                lep)
         sj = A.subjet_attention(pw, mask, subjet, labels, names, n_subjets)
         s["subjets"] = sj
         summary["figures"][f"{name}.subjets"] = plots.bar_panel(
@@ -114,7 +130,7 @@ def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 
 
 def firmware_layers(model, jets: JetSet, project_dir) -> list[dict]:
     """Attention weights of the firmware: run ``jets`` through the HLS project's C simulation with per-layer
-    tracing and regroup its softmax outputs into ``record``'s layout (no |qk|/|U| split: the firmware only has
+    tracing and regroup its softmax outputs into ``record``'s layout (no q·kᵀ / U split: the firmware only has
     their sum). Linformer weights act on projected rows, not particles, so they cannot be drawn per particle."""
     from l1tagger.errors import ConfigError
     from l1tagger.verify.attention import attention_from_project
