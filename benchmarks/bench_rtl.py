@@ -192,24 +192,24 @@ def main(argv=None) -> int:
     p.add_argument("--latency-cutoff", type=float, default=8.0)
     p.add_argument("--clock-ns", type=float, default=2.78)
     a = p.parse_args(argv)
-    from tqdm import tqdm
+    from l1tagger.utils.progress import progress, write
 
     jobs = [(att, n, k) for att in a.attention for n in a.n for k in (a.k if att != "full" else [0])]
     rows = []
     if a.calibrate:
         with tempfile.TemporaryDirectory() as tmp:
-            for n in tqdm(a.calibrate, desc="calibration", unit="model"):
+            for n in progress(a.calibrate, desc="calibration", unit="model"):
                 row = calibrate_one(n, a.latency_cutoff, a.clock_ns, Path(tmp), a.yosys_timeout)
                 write_results([row])
-                tqdm.write(json.dumps(row))
+                write(json.dumps(row))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        for att, n, k in tqdm(jobs, desc="bench_rtl", unit="model"):
+        for att, n, k in progress(jobs, desc="bench_rtl", unit="model"):
             row = bench_one(att, n, k, a.yosys, a.cosim, a.latency_cutoff, a.clock_ns, Path(tmp),
                             pair_bias=not a.no_pair_bias, yosys_timeout=a.yosys_timeout)
             rows.append(row)
             write_results([row])
-            tqdm.write(json.dumps(row))
+            write(json.dumps(row))
     return 0
 
 

@@ -362,9 +362,9 @@ def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredMode
     counts: dict[str, int] = {}
     nodes = list(g.node)
     if progress:
-        from tqdm import tqdm
+        from l1tagger.utils.progress import progress as progress_bar
 
-        nodes = tqdm(nodes, desc="lowering to da4ml", unit="node")
+        nodes = progress_bar(nodes, desc="lowering to da4ml", unit="node")
     for node in nodes:
         ins = [env[i] if i else None for i in node.input]
         if any(v is None and name for v, name in zip(ins, node.input)):

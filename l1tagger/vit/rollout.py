@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from l1tagger.utils.progress import progress
 
 from l1tagger.errors import ConfigError
 
@@ -69,7 +69,7 @@ def rollout_maps(model, images, batch_size: int = 256, head_fusion: str = "mean"
     maps, probs = [], []
     images = torch.as_tensor(np.asarray(images, dtype=np.float32))
     starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc="attention rollout", disable=len(starts) < 4, leave=False):
+    for start in progress(starts, desc="attention rollout", disable=len(starts) < 4, leave=False):
         logits, att = model(images[start:start + batch_size], return_attention=True)
         maps.append(upsample_maps(class_token_maps(attention_rollout(att, head_fusion), cfg.grid), cfg.patch_size))
         probs.append(torch.softmax(logits, -1).numpy())

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from l1tagger.utils.progress import progress as progress_bar
 
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError
@@ -251,13 +251,13 @@ def train_vit(config: ViTTrainConfig | dict, train_jets: JetSet, val_jets: JetSe
     epochs = range(start_epoch, config.epochs)
     if stop_after is not None:
         epochs = range(start_epoch, min(config.epochs, start_epoch + int(stop_after)))
-    bar = tqdm(epochs, desc="vit epochs", disable=not progress)
+    bar = progress_bar(epochs, desc="vit epochs", disable=not progress)
     for epoch in bar:
         model.train()
         torch.manual_seed(config.seed * 100003 + epoch)
         perm = torch.as_tensor(np.random.default_rng([config.seed, epoch]).permutation(len(train_jets)))
         t0, total, n_seen = time.perf_counter(), 0.0, 0
-        for i in tqdm(range(0, len(perm), config.batch_size), desc=f"epoch {epoch}", leave=False,
+        for i in progress_bar(range(0, len(perm), config.batch_size), desc=f"epoch {epoch}", leave=False,
                       disable=not progress):
             idx = perm[i:i + config.batch_size]
             loss = torch.nn.functional.cross_entropy(model(x_train_t[idx]), y_train[idx])
