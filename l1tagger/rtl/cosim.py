@@ -23,6 +23,9 @@ from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 
 @dataclass
 class CosimResult:
+    """Verilator co-simulation verdict. ``first_mismatch``: :func:`compare`'s first differing value (output tensor,
+    jet, index); ``first_mismatch_output``: that output tensor's name (the RTL is one netlist: no per-layer trace)."""
+
     n_jets: int
     n_values: int
     n_mismatches: int
@@ -31,6 +34,7 @@ class CosimResult:
     compile_s: float
     sim_s: float
     verilator: str
+    first_mismatch_output: str | None = None
 
     @property
     def bit_exact(self) -> bool:
@@ -72,17 +76,29 @@ def compile_rtl(model, nproc: int | None = None, opt: str = "-O0", verbose: bool
     return time.time() - t, tool.version
 
 
-def compare(rtl: np.ndarray, ref: np.ndarray, names: list[str] | None = None) -> tuple[int, float, dict | None]:
+def compare(rtl: np.ndarray, ref: np.ndarray, outputs: list) -> tuple[int, float, dict | None]:
+    """Value-by-value comparison of (n_jets, n_values) RTL outputs with the reference; ``outputs`` are the output
+    ports (name, shape) the values are laid out in. Returns (mismatches, max |diff|, first mismatch) where the first
+    mismatch names the output tensor, the jet and the index inside the tensor (``value``: the flat column)."""
     rtl, ref = np.asarray(rtl, np.float64), np.asarray(ref, np.float64).reshape(rtl.shape)
     bad = np.argwhere(rtl != ref)
     if not len(bad):
         return 0, 0.0, None
     j, k = (int(v) for v in bad[0])
-    return len(bad), float(np.abs(rtl - ref).max()), {"jet": j, "value": k, "rtl": float(rtl[j, k]),
-                                                        "reference": float(ref[j, k])}
+    start = 0
+    for port in outputs:
+        if k < start + port.size:
+            break
+        start += port.size
+    else:
+        raise VerificationError(f"RTL output column {k} is beyond the output ports {[p.name for p in outputs]}")
+    index = [int(i) for i in np.unravel_index(k - start, port.shape)]
+    return len(bad), float(np.abs(rtl - ref).max()), {"output": port.name, "jet": j, "index": index, "value": k,
+                                                        "rtl": float(rtl[j, k]), "reference": float(ref[j, k])}
 
 
-def cosimulate(lowered, model, inputs: dict, reference: dict, out_dir: str | Path, nproc: int | None = None) -> CosimResult:
+def cosimulate(lowered, model, inputs: dict, reference: dict, out_dir: str | Path,
+               nproc: int | None = None) -> CosimResult:
     """Build (if needed) and run the RTL on ``inputs``; compare with ``reference`` ({output name: array})."""
     out_dir = Path(out_dir)
     compile_s, version = compile_rtl(model, nproc=nproc) if model._lib is None else (0.0, find_verilator().version)
@@ -92,8 +108,9 @@ def cosimulate(lowered, model, inputs: dict, reference: dict, out_dir: str | Pat
     sim_s = time.time() - t
     ref = np.concatenate([np.asarray(reference[p.name], np.float64).reshape(len(data), -1) for p in lowered.outputs],
                          axis=1)
-    n_bad, maxdiff, first = compare(y, ref)
-    res = CosimResult(len(data), int(ref.size), n_bad, maxdiff, first, compile_s, sim_s, version)
+    n_bad, maxdiff, first = compare(y, ref, lowered.outputs)
+    res = CosimResult(len(data), int(ref.size), n_bad, maxdiff, first, compile_s, sim_s, version,
+                      first["output"] if first else None)
     write_vectors(lowered, data, ref, out_dir / "tb")
     atomic_write_json(out_dir / "cosim.json", {**asdict(res), "bit_exact": res.bit_exact, "source": "verilator"})
     return res

@@ -42,15 +42,18 @@ def interpreter_check(lowered, feed: dict, ref: dict) -> dict:
     The interpreter runs the same integer operations the Verilog is generated from (it reproduced, bit for bit, every
     RTL mismatch l1tagger has met: docs/rtl_route.md), in seconds instead of a Verilator build, so it is the check
     for designs too large to verilate in reasonable time. It is not a simulation of the Verilog itself.
+    The traced logic is one program (no per-layer trace): a mismatch names the output tensor, the jet and the index
+    (``first_mismatch``, ``first_mismatch_output``).
     """
     from l1tagger.rtl.cosim import compare
 
     t = time.time()
     y = lowered.comb.predict(lowered.encode_inputs(feed), n_threads=1)
     r = np.concatenate([np.asarray(ref[p.name], np.float64).reshape(len(y), -1) for p in lowered.outputs], axis=1)
-    n_bad, maxdiff, first = compare(y, r)
+    n_bad, maxdiff, first = compare(y, r, lowered.outputs)
     return {"n_jets": len(y), "n_values": int(r.size), "n_mismatches": n_bad, "max_abs_diff": maxdiff,
-            "first_mismatch": first, "bit_exact": n_bad == 0, "seconds": round(time.time() - t, 2),
+            "first_mismatch": first, "first_mismatch_output": first["output"] if first else None,
+            "bit_exact": n_bad == 0, "seconds": round(time.time() - t, 2),
             "source": "da4ml C++ interpreter (not a simulation of the Verilog)"}
 
 

@@ -2,16 +2,19 @@
 compare every traced layer and every output with the QONNX reference bit for bit.
 
     result = run_csim("hls_projects/run1")            # CsimResult; also written to <project>/csim.json
-    result.bit_exact, result.first_mismatch            # first differing layer (graph order) if any
+    result.bit_exact, result.first_mismatch_layer      # first differing layer (graph order) if any
 
 The project is rebuilt from its ``model.onnx`` with the same converter (same extension layers), so
 C-simulation always runs the code the converter generates; the manifest's hash of ``model.onnx`` is checked.
+To C-simulate firmware files as they are on disk instead (inspected or edited by hand, e.g. to show that the
+comparison catches a planted one-LSB error), write them once with :func:`write_firmware` and pass
+``rewrite_firmware=False``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +23,15 @@ from l1tagger.errors import VerificationError
 from l1tagger.utils.atomic import atomic_write_json
 
 RESULT = "csim.json"
+#: CsimResult.firmware: where the compiled firmware came from
+REGENERATED, AS_WRITTEN = "regenerated from model.onnx", "as written on disk"
 
 
 @dataclass
 class CsimResult:
-    """Outcome of a C simulation. ``first_mismatch`` is None when every traced layer agrees."""
+    """Outcome of a C simulation. ``first_mismatch`` (details) and ``first_mismatch_layer`` (its hls4ml layer name)
+    are None when every traced layer agrees. ``outputs`` (the C-simulation outputs, (n_jets, n_values)) is not
+    serialised."""
 
     project: str
     n_jets: int
@@ -39,9 +46,12 @@ class CsimResult:
     jets_per_second: float
     prediction_agreement: float = 1.0  # fraction of jets whose argmax class equals the reference's
     layer_mismatches: dict = field(default_factory=dict)
+    first_mismatch_layer: str | None = None  # the first traced layer (graph order) whose values differ
+    firmware: str = REGENERATED  # REGENERATED or AS_WRITTEN (rewrite_firmware=False)
+    outputs: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "outputs"}
 
 
 def load_project(project_dir, trace: bool = True):
@@ -115,9 +125,32 @@ def compare_trace(fe, trace: dict, ref_all: dict, n: int) -> tuple[dict, dict | 
     return counts, first, compared
 
 
+def write_firmware(hls_model) -> Path:
+    """Write the firmware :func:`run_csim` compiles (hls4ml project with per-layer trace hooks) into the model's
+    output directory; returns the firmware folder (``parameters.h`` holds every constant, ``<project>.cpp`` the
+    layer calls)."""
+    hls_model.config.trace_output = True  # per-layer trace hooks (C simulation only)
+    hls_model.write()
+    return Path(hls_model.config.get_output_dir()) / "firmware"
+
+
+def check_trace_hooks(hls_model) -> None:
+    """VerificationError unless the firmware on disk was written with per-layer trace hooks."""
+    top = Path(hls_model.config.get_output_dir()) / "firmware" / f"{hls_model.config.get_project_name()}.cpp"
+    if not top.is_file():
+        raise VerificationError(f"{top}: firmware file missing (write it with l1tagger.verify.csim.write_firmware)")
+    if "nnet::save_layer_output" not in top.read_text():
+        raise VerificationError(f"{top}: firmware has no per-layer trace hooks (write it with "
+                                f"l1tagger.verify.csim.write_firmware)")
+
+
 def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_model=None, fe=None,
-             model=None) -> CsimResult:
-    """Compile (g++) + trace the test-bench jets and compare with the QONNX reference bit for bit."""
+             model=None, rewrite_firmware: bool = True) -> CsimResult:
+    """Compile (g++) + trace the test-bench jets and compare with the QONNX reference bit for bit.
+
+    rewrite_firmware: True (default) writes the firmware from the graph first; False compiles the firmware files
+    as they are on disk (written by :func:`write_firmware` from the same ``hls_model``, possibly edited since).
+    """
     from l1tagger.export.reference import run_reference
     from l1tagger.verify.feed import validate_feed
 
@@ -130,8 +163,15 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
     ref_all = run_reference(model, inputs, return_all=True)
     xs = _feed(fe, inputs)
     t0 = time.perf_counter()
-    hls_model.config.trace_output = True  # per-layer trace hooks (C simulation only)
-    hls_model.compile()  # g++ build
+    if rewrite_firmware:
+        write_firmware(hls_model)
+    else:
+        check_trace_hooks(hls_model)
+    # hls4ml's compile() is write() + _compile(); the firmware is written above (or deliberately kept as it is)
+    try:
+        hls_model._compile()  # g++ build of the files on disk
+    except Exception as exc:  # hls4ml raises a bare Exception (and prints the compiler output)
+        raise VerificationError(f"{project_dir}: g++ build of the firmware failed: {exc}") from exc
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     out, trace = _trace(hls_model, xs)
@@ -147,8 +187,9 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
         first_mismatch=first, layers_compared=compared, compile_seconds=round(compile_s, 3),
         csim_seconds=round(csim_s, 3), jets_per_second=round(n / max(csim_s, 1e-9), 1),
         prediction_agreement=_agreement(outs[0], ref[model.graph.output[0].name], n),
-        layer_mismatches={k: v for k, v in counts.items() if v})
-    res.outputs = got  # the C-simulation outputs, (n_jets, n_values); not serialised
+        layer_mismatches={k: v for k, v in counts.items() if v},
+        first_mismatch_layer=first["layer"] if first else None,
+        firmware=REGENERATED if rewrite_firmware else AS_WRITTEN, outputs=got)
     if write:
         atomic_write_json(project_dir / RESULT, res.to_dict())
     return res
