@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from l1tagger.models import ModelConfig, count_macs  # noqa: E402
 from l1tagger.training import TrainConfig, build_inputs, evaluate, load_checkpoint, train  # noqa: E402
-from l1tagger.training.data import split_indices  # noqa: E402
+from l1tagger.data.dataset import split_indices  # noqa: E402
 from l1tagger.utils.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 
 
@@ -76,7 +76,7 @@ ORIGINAL_PARTICLE_ORDER = None
 def orders_for(jets, path: Path, sizes: list[int]) -> dict:
     """Every ordering strategy at every N for the whole set, cached in ``<dataset>.orders.npz`` (the C/A
     reclustering needs FastJet, which a GPU machine may lack: precompute with --generate-only where it is)."""
-    from l1tagger.models.ordering import ORDERINGS, particle_order
+    from l1tagger.features.ordering import ORDERINGS, particle_order
 
     keys = [(name, n) for name in ORDERINGS for n in sizes]
     cache = path.with_suffix(".orders.npz")
@@ -97,7 +97,7 @@ def orders_for(jets, path: Path, sizes: list[int]) -> dict:
 def install_orders(subsets: dict[int, tuple]) -> None:
     """Route the feature step's ordering to the precomputed orders of the split subsets (looked up by object)."""
     global ORIGINAL_PARTICLE_ORDER
-    from l1tagger.training import inputs
+    from l1tagger.features import inputs
 
     if ORIGINAL_PARTICLE_ORDER is None:
         ORIGINAL_PARTICLE_ORDER = inputs.particle_order

@@ -37,7 +37,7 @@ from l1tagger.models import ModelConfig  # noqa: E402
 from l1tagger.qat.finetune import QATConfig, qat_finetune  # noqa: E402
 from l1tagger.qat.recipe import load_recipe  # noqa: E402
 from l1tagger.training import TrainConfig, evaluate, train  # noqa: E402
-from l1tagger.training.data import split_indices  # noqa: E402
+from l1tagger.data.dataset import split_indices  # noqa: E402
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 

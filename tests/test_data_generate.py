@@ -110,6 +110,32 @@ def test_bad_arguments(tmp_path):
         generate_chunk("hls4ml5", 0, 1, 1, replace(SMALL, extra_settings=("NoSuch:thing = on",)))
 
 
+def test_truth_eta_phi_come_from_the_physics_formulas():
+    """truth_objects / jet_matches use l1tagger.physics.kinematics (the formulas of the model features), which
+    agree with the textbook arcsinh(pz/pt) and atan2(py, px); pT = 0 gives eta = 0; Delta-phi wraps at +-pi."""
+    from l1tagger.data.classes import JetClassSpec, TruthRule
+    from l1tagger.data.generate import jet_matches, truth_objects
+    from l1tagger.physics import kinematics as kin
+
+    rng = np.random.default_rng(1)
+    n = 200
+    pt, eta, phi = rng.uniform(1, 2000, n), rng.uniform(-4, 4, n), rng.uniform(-np.pi, np.pi, n)
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    px[0] = py[0] = 0.0  # along the beam
+    zeros = np.zeros(n, np.int64)
+    ev = {"id": np.full(n, 21), "status": np.full(n, -23), "d1": zeros, "d2": zeros, "px": px, "py": py, "pz": pz}
+    spec = JetClassSpec("g", (), 500.0, -1.0, TruthRule("parton", (21,)))
+    got = np.concatenate(truth_objects(spec, ev))
+    np.testing.assert_array_equal(got[:, 0], kin.eta(px, py, pz))
+    np.testing.assert_array_equal(got[:, 1], kin.phi(px, py))
+    textbook = np.arcsinh(np.divide(pz, np.hypot(px, py), out=np.zeros_like(pz), where=np.hypot(px, py) > 0))
+    np.testing.assert_allclose(got[:, 0], textbook, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.arctan2(py, px), rtol=0, atol=1e-15)
+    assert got[0, 0] == 0.0
+    near_pi = [np.array([[0.2, 3.1]])]
+    assert jet_matches(spec, near_pi, 0.2, -3.1, 0.1) and not jet_matches(spec, near_pi, 0.2, -3.0, 0.1)
+
+
 @pytest.mark.slow
 def test_physics_hls4ml5(tmp_path):
     """W/Z/top soft-drop mass peaks at 80/91/173 GeV, QCD falls; tau21 lower for W than for QCD."""

@@ -1,10 +1,10 @@
-"""Particle ordering strategies for the Linformer."""
+"""Particle ordering strategies for the Linformer (l1tagger.features.ordering)."""
 
 import numpy as np
 import pytest
 
 from l1tagger.errors import ConfigError
-from l1tagger.models.ordering import particle_order
+from l1tagger.features.ordering import particle_order
 from l1tagger.physics import kinematics as kin
 
 

@@ -13,7 +13,7 @@ import torch
 from l1tagger.data.io import load_jets, write_jets
 from l1tagger.data.jetset import PID_FLAGS, JetSet
 from l1tagger.errors import DataError, OutputError
-from l1tagger.training.data import load_dataset
+from l1tagger.data.dataset import load_dataset
 
 HLS4ML_PARTICLE = ["j1_px", "j1_py", "j1_pz", "j1_e"]
 HLS4ML_LABELS = ["j_g", "j_q", "j_w", "j_z", "j_t"]

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from l1tagger.errors import ConfigError, DataError, L1TaggerError
+from l1tagger.features import FeatureScaler, build_inputs
 from l1tagger.models import ModelConfig
-from l1tagger.training import (FeatureScaler, TrainConfig, build_inputs, compute_metrics, evaluate, load_checkpoint,
-                               metrics_from_logits, train)
+from l1tagger.training import TrainConfig, compute_metrics, evaluate, load_checkpoint, metrics_from_logits, train
 from l1tagger.training.metrics import auc, background_classes, rejection, roc_curve
 
 torch.set_num_threads(1)

@@ -1,4 +1,5 @@
-"""Jets: the in-memory representation (JetSet), the Pythia 8 + FastJet generator and readers."""
+"""Jets: the in-memory representation (JetSet), the Pythia 8 + FastJet generator, readers and dataset access
+(``data.dataset``: a file or toy set by name, class-balanced subsets, seeded splits)."""
 
 from l1tagger.data.jetset import PID_FLAGS, JetSet
 

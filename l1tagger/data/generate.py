@@ -30,6 +30,7 @@ import numpy as np
 from l1tagger.data.classes import BASE_SETTINGS, ClassSet, JetClassSpec, get_class_set
 from l1tagger.data.jetset import PID_FLAGS, JetSet
 from l1tagger.errors import DataError, OutputError
+from l1tagger.physics import kinematics as kin
 from l1tagger.physics.substructure import SubstructureConfig, substructure
 from l1tagger.utils.atomic import atomic_write_json
 
@@ -141,14 +142,8 @@ def visible_decay_products(i: int, ids, d1, d2) -> list[int]:
     return out
 
 
-def _eta_phi(px, py, pz):
-    pt = np.hypot(px, py)
-    return np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0)), np.arctan2(py, px)
-
-
 def _dr(eta1, phi1, eta2, phi2):
-    dphi = np.remainder(phi1 - phi2 + np.pi, 2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
+    return np.hypot(eta1 - eta2, kin.delta_phi(phi1, phi2))
 
 
 def truth_objects(spec: JetClassSpec, ev: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -158,7 +153,7 @@ def truth_objects(spec: JetClassSpec, ev: dict[str, np.ndarray]) -> list[np.ndar
     """
     rule = spec.truth
     ids, status, d1, d2 = ev["id"], ev["status"], ev["d1"], ev["d2"]
-    eta, phi = _eta_phi(ev["px"], ev["py"], ev["pz"])
+    eta, phi = kin.eta(ev["px"], ev["py"], ev["pz"]), kin.phi(ev["px"], ev["py"])
     aid, ast = np.abs(ids), np.abs(status)
     objs = []
     if rule.kind == "parton":
@@ -285,13 +280,13 @@ def _select_jets(flat, offsets, spec: JetClassSpec, cs: ClassSet, jet_r: float,
         for j in lead:
             if not (cs.jet_pt[0] <= jpt[j] < cs.jet_pt[1]):
                 continue
-            jeta, jphi = _eta_phi(jpx[j : j + 1], jpy[j : j + 1], jpz[j : j + 1])
-            if abs(jeta[0]) >= cs.jet_abs_eta:
+            jeta, jphi = kin.eta(jpx[j], jpy[j], jpz[j]), kin.phi(jpx[j], jpy[j])
+            if abs(jeta) >= cs.jet_abs_eta:
                 continue
             if objs is None:
                 sl = slice(offsets[e], offsets[e + 1])
                 objs = truth_objects(spec, {k: v[sl] for k, v in flat.items()})
-            if jet_matches(spec, objs, float(jeta[0]), float(jphi[0]), cs.match_dr):
+            if jet_matches(spec, objs, float(jeta), float(jphi), cs.match_dr):
                 yield e, vis_idx[vis_start[e] + np.asarray(cons_list[e][j], dtype=np.int64)]
 
 

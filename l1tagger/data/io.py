@@ -89,7 +89,7 @@ def load_jets(path: str | Path, format: str | None = None, max_particles: int | 
     format:         force a reader ("l1tagger", "jetclass", "hls4ml_lhc", "toptag"); None = auto-detect
     max_particles:  pad/truncate constituents to this many (None = the file's own length)
     max_jets:       read at most this many jets from the start of the file (a class-balanced random subset is
-                    ``JetSet.sample``; ``l1tagger.training.data.load_dataset`` does that)
+                    ``JetSet.sample``; ``l1tagger.data.dataset.load_dataset`` does that)
 
     Every failure is a DataError whose message starts with the file path: a reader's own checks (jet indices
     are positions in the file), and a truncated or corrupt file (the library's error is chained).

@@ -29,7 +29,7 @@ def tiny_config(attention: str, n_particles: int = 8, n_classes: int = 3) -> Mod
 def toy_inputs(cfg: ModelConfig, n_jets: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
     """Standardised, clipped model inputs from l1tagger's toy jets ({'x', 'mask', 'pair', 'labels'})."""
     from l1tagger.data.synthetic import toy_jets
-    from l1tagger.training.inputs import build_inputs
+    from l1tagger.features.inputs import build_inputs
 
     jets = toy_jets(n_jets=n_jets, max_particles=2 * cfg.n_particles, n_classes=cfg.n_classes, seed=seed)
     inp, _ = build_inputs(jets, cfg)

@@ -7,6 +7,9 @@ as in weaver-core, where they are finite because of the 1e-8 clamp).
 
 from __future__ import annotations
 
+import numpy as np
+
+from l1tagger.features.layout import ordered_particles
 from l1tagger.physics import kinematics as kin
 
 PAIR_FEATURES = ("pair_lnkt", "pair_lnz", "pair_lndelta", "pair_lnm2")
@@ -23,17 +26,8 @@ def pairwise_features(p4, mask):
     return xp.where(pm[..., None], feats, xp.zeros_like(feats))
 
 
-def jet_pairwise_features(jets, n_particles: int, order=None):
-    """Pairwise features for a JetSet, padded/truncated to ``n_particles`` in the same order as particle_features."""
-    import numpy as np
-
-    p4, mask = jets.p4, jets.mask
-    if order is not None:
-        p4 = np.take_along_axis(p4, np.asarray(order)[..., None], axis=1)
-        mask = np.take_along_axis(mask, np.asarray(order), axis=1)
-    P = p4.shape[1]
-    if P < n_particles:
-        p4 = np.pad(p4, ((0, 0), (0, n_particles - P), (0, 0)))
-        mask = np.pad(mask, ((0, 0), (0, n_particles - P)))
-    p4, mask = p4[:, :n_particles].astype(np.float64), mask[:, :n_particles]
-    return pairwise_features(p4, mask).astype(np.float32)
+def jet_pairwise_features(jets, n_particles: int, order: str | np.ndarray | None = None) -> np.ndarray:
+    """Pairwise features (n_jets, N, N, 4) float32 of a JetSet in the model's slots (``ordered_particles``: the same
+    order and truncation/padding to ``n_particles`` as particle_features with the same ``order``)."""
+    slots = ordered_particles(jets, n_particles, order)
+    return pairwise_features(slots.p4, slots.mask).astype(np.float32)

@@ -1,4 +1,4 @@
-"""ParT-style per-particle features, sorted, padded/truncated to N particles with a mask."""
+"""ParT-style per-particle features in the model's slots (``l1tagger.features.layout``) with a mask."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 
 from l1tagger.data.jetset import PID_FLAGS, JetSet
 from l1tagger.errors import DataError
+from l1tagger.features.layout import ordered_particles
 from l1tagger.physics import kinematics as kin
+from l1tagger.physics.kinematics import jet_axis
 
 #: all features l1tagger can compute, in ParT's naming
 ALL_FEATURES = (
@@ -28,13 +30,6 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def jet_axis(p4: np.ndarray, mask: np.ndarray):
-    """Jet (pt, eta, phi, E) from the sum of its real constituents."""
-    s = (p4 * mask[..., None]).sum(axis=1)
-    px, py, pz, e = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
-    return kin.pt(px, py), kin.eta(px, py, pz), kin.phi(px, py), e
-
-
 def resolve_feature_names(features: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if isinstance(features, str):
         if features not in FEATURE_SETS:
@@ -50,41 +45,22 @@ def particle_features(
     jets: JetSet,
     n_particles: int,
     features: str | tuple[str, ...] = "full",
-    order: np.ndarray | None = None,
+    order: str | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute per-particle features.
 
     Returns ``X`` (n_jets, n_particles, F) float32 with zeros on padded slots and ``mask`` (n_jets, n_particles)
-    bool. ``order`` is an optional (n_jets, P) permutation of the constituents (default: the stored pT order);
-    jets with more than ``n_particles`` constituents are truncated after ordering.
+    bool. ``order``: the particle ordering, as ``ordered_particles`` takes it (None = the stored order, a
+    strategy name, or an (n_jets, P) permutation); jets with more than ``n_particles`` constituents are truncated
+    after ordering.
     """
     jets.validate()
     names = resolve_feature_names(features)
-    p4, mask, charge, pid = jets.p4, jets.mask, jets.charge, jets.pid
-    if order is not None:
-        order = np.asarray(order)
-        if order.shape != mask.shape:
-            raise DataError(f"order must have shape {mask.shape}, got {order.shape}")
-        take = np.take_along_axis
-        p4 = take(p4, order[..., None], axis=1)
-        mask = take(mask, order, axis=1)
-        charge = take(charge, order, axis=1)
-        pid = take(pid, order[..., None], axis=1)
-        # padded slots must stay at the end so truncation keeps real particles
-        if (np.diff(mask.astype(np.int8), axis=1) > 0).any():
-            raise DataError("order must keep padded particles after the real ones")
-
-    P = p4.shape[1]
-    if P < n_particles:  # pad
-        pad = n_particles - P
-        p4 = np.pad(p4, ((0, 0), (0, pad), (0, 0)))
-        mask = np.pad(mask, ((0, 0), (0, pad)))
-        charge = np.pad(charge, ((0, 0), (0, pad)))
-        pid = np.pad(pid, ((0, 0), (0, pad), (0, 0)))
-    p4, mask, charge, pid = p4[:, :n_particles], mask[:, :n_particles], charge[:, :n_particles], pid[:, :n_particles]
+    slots = ordered_particles(jets, n_particles, order)
+    p4, mask, charge, pid = slots.p4, slots.mask, slots.charge, slots.pid
 
     jpt, jeta, jphi, je = jet_axis(jets.p4, jets.mask)  # axis from all constituents, before truncation
-    px, py, pz, e = (p4[..., i].astype(np.float64) for i in range(4))
+    px, py, pz, e = (p4[..., i] for i in range(4))
     ppt = kin.pt(px, py)
     with np.errstate(divide="ignore", invalid="ignore"):
         cols = {

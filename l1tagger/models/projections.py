@@ -1,7 +1,7 @@
 """Physics-initialised Linformer projections along the particle axis.
 
 A Linformer projection E (k x N) is a *constant* matrix over particle slots, so any physics it carries enters
-through the order in which particles fill the slots (``l1tagger.models.ordering``):
+through the order in which particles fill the slots (``l1tagger.features.ordering``):
 
 - ``blocks``:     row r is a soft (Gaussian-edged) average over the r-th contiguous block of N/k slots.
                   Under "cluster" ordering contiguous slots are C/A subjets, so this is a soft assignment to

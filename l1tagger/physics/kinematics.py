@@ -72,6 +72,15 @@ def mass2(e, px, py, pz):
     return e * e - px * px - py * py - pz * pz
 
 
+def jet_axis(p4, mask, xp=None):
+    """Jet (pt, eta, phi, E) from the sum of its real constituents: p4 (..., P, 4) (px, py, pz, E), mask (..., P)
+    bool. Sums in p4's dtype."""
+    xp = xp or namespace(p4)
+    s = (p4 * mask[..., None]).sum(-2)
+    px, py, pz, e = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
+    return pt(px, py, xp), eta(px, py, pz, xp), phi(px, py, xp), e
+
+
 def _clamp_min(x, lo, xp):
     return xp.clip(x, lo, None) if xp is np else xp.clamp(x, min=lo)
 

@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError, L1TaggerError
+from l1tagger.features.inputs import FeatureScaler, ModelInputs, build_inputs
 from l1tagger.models.config import ModelConfig
 from l1tagger.training.config import TrainConfig
-from l1tagger.training.inputs import FeatureScaler, ModelInputs, build_inputs
 from l1tagger.training.metrics import metrics_from_logits, write_metrics
 from l1tagger.utils.atomic import atomic_torch_save, atomic_write_json
 
