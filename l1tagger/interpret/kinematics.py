@@ -5,35 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from l1tagger.data.jetset import PID_FLAGS, JetSet
-from l1tagger.features.particle import jet_axis
-from l1tagger.models.ordering import particle_order
+from l1tagger.features.layout import ordered_particles
 from l1tagger.physics import kinematics as kin
 
 
 def ordered_kinematics(jets: JetSet, n_particles: int, ordering: str) -> dict:
     """deta, dphi, pt, pid (n,N,5), is_e_or_mu, hardest_lepton, mask, order (n,N) in the order and truncation the
-    model sees. ``is_e_or_mu`` flags every electron/muon (particle-type flags); ``hardest_lepton`` only the one
-    with the largest pT per jet (see ``hardest_lepton``)."""
-    order = particle_order(jets, ordering, n_keep=n_particles)
-    take = np.take_along_axis
-    p4 = take(jets.p4.astype(np.float64), order[..., None], axis=1)
-    mask = take(jets.mask, order, axis=1)
-    pid = take(jets.pid, order[..., None], axis=1)
-    P = p4.shape[1]
-    if P < n_particles:
-        p4 = np.pad(p4, ((0, 0), (0, n_particles - P), (0, 0)))
-        mask = np.pad(mask, ((0, 0), (0, n_particles - P)))
-        pid = np.pad(pid, ((0, 0), (0, n_particles - P), (0, 0)))
-        order = np.pad(order, ((0, 0), (0, n_particles - P)), constant_values=-1)
-    p4, mask, pid, order = p4[:, :n_particles], mask[:, :n_particles], pid[:, :n_particles], order[:, :n_particles]
-    _, jeta, jphi, _ = jet_axis(jets.p4.astype(np.float64), jets.mask)
+    model sees (``l1tagger.features.layout.ordered_particles``). ``is_e_or_mu`` flags every electron/muon
+    (particle-type flags); ``hardest_lepton`` only the one with the largest pT per jet (see ``hardest_lepton``)."""
+    slots = ordered_particles(jets, n_particles, ordering)
+    p4, mask, pid = slots.p4, slots.mask, slots.pid
+    _, jeta, jphi, _ = kin.jet_axis(jets.p4.astype(np.float64), jets.mask)
     px, py, pz = p4[..., 0], p4[..., 1], p4[..., 2]
     deta = np.where(mask, kin.eta(px, py, pz) - jeta[:, None], 0.0)
     dphi = np.where(mask, kin.delta_phi(kin.phi(px, py), jphi[:, None]), 0.0)
     lep = (pid[..., PID_FLAGS.index("isElectron")] | pid[..., PID_FLAGS.index("isMuon")]).astype(bool) & mask
     pt = np.where(mask, kin.pt(px, py), 0.0)
     return {"deta": deta, "dphi": dphi, "pt": pt, "pid": pid, "is_e_or_mu": lep,
-            "hardest_lepton": hardest_lepton(lep, pt), "mask": mask, "p4": p4, "order": order}
+            "hardest_lepton": hardest_lepton(lep, pt), "mask": mask, "p4": p4, "order": slots.order}
 
 
 def hardest_lepton(is_e_or_mu: np.ndarray, pt: np.ndarray) -> np.ndarray:

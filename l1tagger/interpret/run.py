@@ -12,7 +12,7 @@ from l1tagger.interpret import analysis as A
 from l1tagger.interpret import plots
 from l1tagger.interpret.kinematics import exclusive_subjets, ordered_kinematics
 from l1tagger.models.tagger import recording
-from l1tagger.training.inputs import build_inputs
+from l1tagger.features.inputs import build_inputs
 from l1tagger.utils.atomic import atomic_write_json
 
 

@@ -7,7 +7,7 @@ into a megabyte of bar fragments. :func:`progress` therefore decides once per lo
 - otherwise -> :class:`LineProgress`, which prints ``desc: done/total (pct) elapsed, rate`` at most every
   ``interval`` seconds (default 30 s, ``L1TAGGER_PROGRESS_INTERVAL`` overrides) and once at the end.
 
-Both accept the tqdm calls the code uses (``update``, ``set_postfix_str``, ``close``, iteration, context manager), and
+Both accept the tqdm calls the code uses (``update``, ``set_postfix``/``set_postfix_str``, ``close``, iteration, context manager), and
 :func:`write` prints a line without breaking a bar.
 """
 
@@ -76,6 +76,10 @@ class LineProgress:
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         self.postfix = s
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        items = {**dict(ordered_dict or {}), **kwargs}
+        self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
 
     def set_description(self, desc: str = "", refresh: bool = True) -> None:
         self.desc = desc

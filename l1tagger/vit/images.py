@@ -26,7 +26,7 @@ import numpy as np
 
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError
-from l1tagger.features.particle import jet_axis
+from l1tagger.physics.kinematics import jet_axis
 from l1tagger.physics import kinematics as kin
 
 #: how pixel contents are scaled per jet
