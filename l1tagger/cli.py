@@ -11,9 +11,13 @@ dependency of one command does not break the others.
 
 Failures a user can cause end with one line on stderr, ``l1tagger <command>: error: <file>: <problem>``, and exit
 code 1: every :class:`~l1tagger.errors.L1TaggerError`, an ``OSError`` (unwritable or impossible output folder, disk
-full, ...) and invalid YAML. Ctrl-C prints ``l1tagger <command>: interrupted`` and exits with 130 (a command that
-handles the interrupt itself, e.g. to say where to resume, returns 130 and prints its own line). Anything else is a
-bug and keeps its traceback.
+full, ...) and invalid YAML. "Not bit-exact" exits with 3 in every command (``csim``, ``rtl``, ``quantize --export``,
+``run``): a :class:`~l1tagger.verify.csim_result.NotBitExactError` ends like other errors but with code 3. Ctrl-C
+prints ``l1tagger <command>: interrupted`` and exits with 130 (a command that handles the interrupt itself, e.g. to
+say where to resume, returns 130 and prints its own line). Anything else is a bug and keeps its traceback.
+
+One spelling per concept, through the ``add_*_argument`` helpers below: ``--data`` (jets: a file or toy:N[:C]),
+``--checkpoint``, ``--n-jets`` (a jet count), ``--inputs`` (an .npz of graph inputs), ``--clock-ns`` (clock period).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import sys
 from pathlib import Path
 
 from l1tagger.errors import L1TaggerError
+
+#: exit status of every "not bit-exact" verdict (C simulation, RTL checks, export cross-check, a pipeline step)
+EXIT_NOT_BIT_EXACT = 3
 
 # Order is the data flow.
 COMMANDS = [
@@ -39,6 +46,7 @@ COMMANDS = [
     "rtl",
     "report",
     "run",
+    "sweep",
 ]
 
 
@@ -72,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    missing = [flag for dest, flag in getattr(args, "_required", ()) if getattr(args, dest, None) is None]
+    if missing:
+        args._parser.error(f"the following arguments are required: {', '.join(missing)}")
     prog = f"l1tagger {args.command}"
     try:
         return int(args._run(args) or 0)
@@ -79,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except L1TaggerError as exc:
-        return _fail(prog, str(exc))
+        from l1tagger.verify.csim_result import NotBitExactError
+
+        _fail(prog, str(exc))
+        return EXIT_NOT_BIT_EXACT if isinstance(exc, NotBitExactError) else 1
     except OSError as exc:
         return _fail(prog, os_error_message(exc))
     except Exception as exc:
@@ -87,6 +101,73 @@ def main(argv: list[str] | None = None) -> int:
         if yaml is not None and isinstance(exc, yaml.YAMLError):
             return _fail(prog, yaml_error_message(exc, yaml_arguments(args)))
         raise
+
+
+class _StoreOnce(argparse.Action):
+    """Store into ``target`` (default: ``dest``), refusing a second value: the one spelling of a concept and its
+    older positional form may not both be given."""
+
+    def __init__(self, option_strings, dest, target: str | None = None, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.target = target or dest
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.target, None) is not None:
+            parser.error(f"--{self.target.replace('_', '-')} is given twice (as an option and positionally)")
+        setattr(namespace, self.target, values)
+
+
+def _add_one_spelling(p: argparse.ArgumentParser, dest: str, help_text: str, required: bool,
+                      positional: str | None, metavar: str) -> None:
+    """``--<dest>`` (``args.<dest>``); ``positional``: the older positional spelling, still read, hidden from --help.
+    ``required`` is checked after parsing (by :func:`main`), so either spelling satisfies it."""
+    flag = "--" + dest.replace("_", "-")
+    p.add_argument(flag, dest=dest, action=_StoreOnce, default=None, metavar=metavar,
+                   help=help_text + (" (required)" if required and positional else ""),
+                   required=required and not positional)
+    if positional:
+        p.add_argument(positional, nargs="?", action=_StoreOnce, target=dest, default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
+        if required:
+            p.set_defaults(_required=[*(p.get_default("_required") or []), (dest, flag)], _parser=p)
+
+
+def add_data_argument(p: argparse.ArgumentParser, what: str, required: bool = False,
+                      positional: str | None = None) -> None:
+    """``--data`` (``args.data``): jets, a file any l1tagger reader loads or ``toy:N[:C]``."""
+    _add_one_spelling(p, "data", f"{what}: a jets file any l1tagger reader loads (HDF5, JetClass ROOT), or "
+                                 f"toy:N[:C]", required, positional, "DATA")
+
+
+def add_checkpoint_argument(p: argparse.ArgumentParser, what: str, required: bool = False,
+                            positional: str | None = None) -> None:
+    """``--checkpoint`` (``args.checkpoint``)."""
+    _add_one_spelling(p, "checkpoint", what, required, positional, "CKPT")
+
+
+def add_n_jets_argument(p: argparse.ArgumentParser, what: str, default: int | None = None,
+                        old_spellings: tuple[str, ...] = ("--max-jets",)) -> None:
+    """``--n-jets N`` (``args.n_jets``); ``old_spellings`` stay accepted, hidden from --help."""
+    p.add_argument("--n-jets", type=int, default=default, metavar="N",
+                   help=what + (f" (default {default})" if default is not None else ""))
+    for flag in old_spellings:
+        p.add_argument(flag, dest="n_jets", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_inputs_argument(p, what: str, old_spellings: tuple[str, ...] = ()) -> None:
+    """``--inputs FILE.npz`` (``args.inputs``): one array per graph input (x, mask, pair), batch first. ``p``: a
+    parser or an argument group (e.g. mutually exclusive with --data)."""
+    p.add_argument("--inputs", metavar="NPZ", help=what)
+    for flag in old_spellings:
+        p.add_argument(flag, dest="inputs", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_clock_ns_argument(p: argparse.ArgumentParser, default_doc: str, old_spellings: tuple[str, ...] = ()) -> None:
+    """``--clock-ns`` (``args.clock_ns``, None when not given: the command takes ``default_doc``)."""
+    p.add_argument("--clock-ns", type=float, default=None, metavar="NS",
+                   help=f"clock period in ns (default: {default_doc})")
+    for flag in old_spellings:
+        p.add_argument(flag, dest="clock_ns", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _fail(prog: str, message: str) -> int:

@@ -21,11 +21,9 @@ def tiny_run(tmp_path_factory):
             f"projects_dir: {root / 'hls_projects'}",
             f"data_dir: {root / 'data'}",
             "n_per_class: 40",
-            "n_particles: 8",
-            "d_model: 8",
-            "ffn_dim: 16",
-            "epochs: 1",
-            "qat_epochs: 1",
+            "model: {n_particles: 8, d_model: 8, ffn_dim: 16}",
+            "train: {epochs: 1}",
+            "qat: {epochs: 1}",
             "n_csim_jets: 40",
             "",
         ])
@@ -39,19 +37,31 @@ def test_run_produces_every_artifact_and_is_bit_exact(tiny_run):
     run = root / "runs" / "tiny"
     for step in ("data", "train", "qat", "convert", "csim", "report"):
         assert (run / "steps" / f"{step}.json").is_file(), step
-    csim = json.loads((run / "csim" / "result.json").read_text())
-    assert csim["bit_exact"] is True and csim["n_mismatch"] == 0 and csim["n_jets"] == 40
+    # the one C-sim result, in the project, the same file `l1tagger csim` writes
+    from l1tagger.verify import csim_result
+
+    csim = csim_result.read(root / "hls_projects" / "tiny")
+    assert csim.bit_exact is True and csim.mismatching_values == 0 and csim.n_jets == 40
+    check = json.loads((run / "csim" / "firmware_check.json").read_text())
     qat = json.loads((run / "metrics" / "qat.json").read_text())
     fw = json.loads((run / "metrics" / "firmware.json").read_text())
     assert 0.0 <= fw["accuracy"] <= 1.0 and 0.0 <= qat["accuracy"] <= 1.0
-    assert csim["firmware_metrics_equal_quantized_model"] is True
-    assert csim["firmware_accuracy"] == csim["quantized_model_accuracy_same_jets"] == fw["accuracy"]
+    assert check["firmware_metrics_equal_quantized_model"] is True
+    assert check["firmware_accuracy"] == check["quantized_model_accuracy_same_jets"] == fw["accuracy"]
+    # the QAT artifact is the one `l1tagger quantize --export` writes, with its provenance
+    man = json.loads((run / "qat" / "manifest.json").read_text())
+    ckpt = json.loads((run / "steps" / "train.json").read_text())["artifacts"]["checkpoint"]
+    assert man["format"] == "l1tagger-qat-artifact-1" and man["source_checkpoint"] == ckpt
+    assert man["qat_config"]["epochs"] == 1 and man["crosscheck"]["bit_exact"]
     # the test-bench jets are a shuffled sample of the test split, so every class is in the firmware metrics
     assert len(fw["auc_per_class"]) == 5 and None not in fw["auc_per_class"].values()
     manifest = json.loads((root / "hls_projects" / "tiny" / "manifest.json").read_text())
     assert "softmax" in json.dumps(manifest)
     report = (run / "report.md").read_text()
-    assert "bit-exact" in report
+    assert "| C simulation vs QONNX reference | bit-exact on 40 jets" in report
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["bit_exact"]["bit_exact"] is True and rep["verdict"] in ("pass", "fail")
+    assert "C simulation not run" not in rep["verdict_reasons"]
 
 
 def test_rerun_resumes_without_redoing_steps(tiny_run, capsys):
@@ -79,7 +89,8 @@ def test_interpret_from_firmware_trace(tiny_run, tmp_path):
     ckpt = json.loads((run / "steps" / "train.json").read_text())["artifacts"]["checkpoint"]
     data = json.loads((run / "steps" / "data.json").read_text())["artifacts"]["dataset"]
     out = tmp_path / "fw"
-    assert main(["interpret", ckpt, data, "--from-project", str(root / "hls_projects" / "tiny"), "--out", str(out),
+    assert main(["interpret", "--checkpoint", ckpt, "--data", data, "--from-project", str(root / "hls_projects" / "tiny"),
+                 "--out", str(out),
                  "--n-jets", "30", "--map-jets", "1", "--subjets", "2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["source"].startswith("firmware")

@@ -10,7 +10,7 @@ import pytest
 
 from l1tagger.cli import main
 from l1tagger.errors import ConfigError, ToolNotFoundError
-from l1tagger.report import vendor
+from l1tagger.build import vendor
 
 REPORTS = Path(__file__).parent / "data" / "reports"
 HAVE_HLS = shutil.which("vitis_hls") or shutil.which("vitis-run")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from l1tagger.cli import add_clock_ns_argument
+
 HELP = "run Vitis HLS (csim, C synthesis, co-simulation, export) and Vivado OOC synthesis on an HLS project"
 DESCRIPTION = """\
 Run the vendor tools on PROJECT (an hls4ml project written by `l1tagger convert`, e.g. hls_projects/default)
@@ -13,7 +15,7 @@ timing reports). Steps run in that order; each step's output goes to PROJECT/log
 non-zero exit code stops the build with an error, as does a --synth or --vsynth step that exits 0 without
 writing its report (named in the message; the previous run's report of that step is removed first, so it can
 never pass for the new one). Parsed reports are written to PROJECT/reports/ (vitis_hls.json, vivado.json)
-for `l1tagger report`.
+for `l1tagger report` (l1tagger.build.vendor).
 
 Needs vitis_hls (or vitis-run) and/or vivado on the PATH; without them the command says which tool is
 missing and exits with code 1. No vendor tool? `l1tagger csim` proves bit-exactness with g++,
@@ -29,12 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       ("export", "export the IP (ip_catalog)"),
                       ("vsynth", "Vivado out-of-context synthesis (needs synthesized RTL)")):
         parser.add_argument(f"--{step}", action="store_true", help=doc)
-    parser.add_argument("--clock-ns", type=float, default=None, help="override the project's clock period (ns)")
+    add_clock_ns_argument(parser, "the project's clock period (its project.tcl)")
     parser.add_argument("--part", default=None, help="override the project's FPGA part")
 
 
 def run(args: argparse.Namespace) -> int:
-    from l1tagger.report.vendor import STEPS, build
+    from l1tagger.build.vendor import STEPS, build
 
     steps = [s for s in STEPS if getattr(args, s)]
     reports = build(args.project, steps, clock_ns=args.clock_ns, part=args.part)

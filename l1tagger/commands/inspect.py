@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from l1tagger.cli import add_data_argument, add_n_jets_argument
+
 HELP = "print class counts of a jet file and plot soft-drop mass and tau21 per class (PNG + JSON)"
 
 DESCRIPTION = """\
@@ -11,20 +13,19 @@ Read any supported jet file (l1tagger HDF5, JetClass ROOT, hls4ml LHC jets HDF5,
 format is detected), print the number of jets per class, and draw the soft-drop mass and tau21 = tau2/tau1
 distributions per class to a PNG with the same numbers in a JSON next to it.
 
-example:  l1tagger inspect data/hls4ml5.h5 --out plots/hls4ml5.png
+example:  l1tagger inspect --data data/hls4ml5.h5 --out plots/hls4ml5.png
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("file", help="jet file")
-    p.add_argument("--out", default=None, metavar="PNG", help="plot path (default: FILE with .png); JSON alongside")
+    add_data_argument(p, "the jet file", required=True, positional="file")
+    p.add_argument("--out", default=None, metavar="PNG", help="plot path (default: DATA with .png); JSON alongside")
     p.add_argument("--format", default=None, choices=["l1tagger", "jetclass", "hls4ml_lhc", "toptag"],
                    help="force a reader instead of detecting the format")
-    p.add_argument("--max-jets", type=int, default=None, metavar="N",
-                   help="look at N jets: a random subset with every class in proportion (files are often stored "
-                        "class by class)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --max-jets subset (default 0)")
+    add_n_jets_argument(p, "look at N jets: a random subset with every class in proportion (files are often "
+                           "stored class by class)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --n-jets subset (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     from l1tagger.data.inspect import inspect_file
 
-    out = Path(args.out) if args.out else Path(args.file).with_suffix(".png")
-    s = inspect_file(args.file, out, format=args.format, max_jets=args.max_jets, seed=args.seed)
-    print(f"{args.file}: {s['n_jets']} jets ({s['source_format']}), up to {s['max_particles']} particles per jet")
+    out = Path(args.out) if args.out else Path(args.data).with_suffix(".png")
+    s = inspect_file(args.data, out, format=args.format, max_jets=args.n_jets, seed=args.seed)
+    print(f"{args.data}: {s['n_jets']} jets ({s['source_format']}), up to {s['max_particles']} particles per jet")
     print(f"{'class':>8} {'jets':>7} {'sdmass peak':>12} {'median':>8} {'<tau21>':>8}")
     for name, c in s["classes"].items():
         fmt = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731

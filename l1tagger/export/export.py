@@ -7,6 +7,10 @@
 
 torch 2.13's ``torch.onnx.export`` and brevitas 0.13.4's ``export_qonnx`` both default to the dynamo exporter on
 this torch; we pass ``dynamo=False`` explicitly. The batch axis is exported with a fixed size (the example's).
+
+HGQ twins (``l1tagger.qat.hgq``) are baked first, in place (``bake_hgq``: each weight becomes its quantized value,
+forward values unchanged), so every weight is a float initializer on its own grid followed by the container
+``Quant(scale 2^-frac, bits)``; :func:`constant_widths` reads back the bits each constant uses.
 """
 
 from __future__ import annotations
@@ -105,6 +109,9 @@ def export_qonnx_model(
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
 
+    from l1tagger.qat.hgq import bake_hgq
+
+    bake_hgq(model)  # traced, a parametrized weight would export as ops instead of an initializer
     args = tuple(a for a in example if a is not None)
     names = list(input_names[: len(args)])
     model = model.eval()
@@ -136,6 +143,26 @@ def export_qonnx_model(
     if path is not None:
         save_model(wrapper, path)
     return wrapper
+
+
+def constant_widths(model) -> dict[str, dict]:
+    """Every Quant node of a cleaned graph whose input is an initializer (weights, biases): {node name: {"tensor",
+    "bits" (the Quant's width), "frac" (scale = 2^-frac), "widths" (array shaped like the initializer: the bits each
+    quantized constant uses, 0 = pruned; ``l1tagger.qat.hgq.constant_bits`` of Quant(value) * 2^frac)}}.
+
+    On a baked HGQ graph Quant(value) == value: each initializer is already on its own grid inside the container."""
+    from l1tagger.contract.quant import decode_quant
+    from l1tagger.qat.hgq import constant_bits
+
+    out = {}
+    for node in model.graph.node:
+        value = model.get_initializer(node.input[0]) if node.op_type == "Quant" else None
+        if value is None:
+            continue
+        spec = decode_quant(node, *(model.get_initializer(t) for t in node.input[1:4]), error=ExportError)
+        k = spec.apply(value) * 2.0 ** spec.frac
+        out[node.name] = {"tensor": node.input[0], "bits": spec.bits, "frac": spec.frac, "widths": constant_bits(k)}
+    return out
 
 
 def save_model(wrapper, path: str | Path) -> Path:

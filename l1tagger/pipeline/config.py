@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
 from l1tagger.errors import ConfigError
+from l1tagger.models.config import ModelConfig
+from l1tagger.qat.finetune import QATConfig
+from l1tagger.report.schema import DEFAULT_BUDGET
 from l1tagger.resources import resolve_budget, resolve_recipe
+from l1tagger.training.config import TrainConfig
+from l1tagger.utils.dataclass_io import from_dict, nested_error, to_dict
 from l1tagger.utils.yamlio import load_yaml
 
 #: a run name is one path component: runs/<name>/, hls_projects/<name>/
@@ -25,32 +32,97 @@ MAX_SEED = 2**32 - 1
 CLOCK_RTOL = 1e-3
 
 
+#: fields of the sections that the run sets itself (dotted path -> why): a run file may not give them, and
+#: ``--print-config`` leaves them out
+DERIVED = {
+    "model.n_classes": "taken from the dataset's classes",
+    "model.n_features": "derived from model.features",
+    "train.model": "the model is the top-level model: section",
+    "train.seed": "the run's seed: set the top-level seed",
+    "train.model_kind": "the run trains the L1 tagger, the only kind with a quantized twin",
+    "train.part_preset": "the run trains the L1 tagger, the only kind with a quantized twin",
+    "qat.seed": "the run's seed: set the top-level seed",
+}
+
+#: the flat keys of run files written before the sections existed, each a shorthand of the nested field(s) it sets
+FLAT_KEYS = {
+    **{key: (f"model.{key}",) for key in ("n_particles", "features", "attention", "pair_bias", "d_model", "n_heads",
+                                           "n_blocks", "ffn_dim", "linformer_k", "topk_k", "ordering")},
+    "epochs": ("train.epochs",),
+    "lr": ("train.lr",),
+    "batch_size": ("train.batch_size", "qat.batch_size"),
+    "qat_epochs": ("qat.epochs",),
+    "qat_lr": ("qat.lr",),
+}
+
+
+def nest_flat_keys(data: Mapping) -> dict:
+    """``data`` with each flat shorthand (``attention: linformer``) moved into its section (``model:
+    {attention: linformer}``); ConfigError when a field is given both ways."""
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items() if k not in FLAT_KEYS}
+    for key, value in data.items():
+        for target in FLAT_KEYS.get(key, ()):
+            section, field_name = target.split(".")
+            values = out.setdefault(section, {})
+            if not isinstance(values, dict):
+                raise ConfigError(f"{section}: expected a mapping of {section} keys, got {type(values).__name__}")
+            if field_name in values:
+                raise ConfigError(f"{key} and {target} are both given; keep {target}")
+            values[field_name] = value
+    return out
+
+
+def _accepts_flat_keys(cls):
+    """``RunConfig(attention="linformer", epochs=1)``: the constructor takes the flat shorthands too."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, **values):
+        flat = {k: values.pop(k) for k in list(values) if k in FLAT_KEYS}
+        init(self, **values)
+        for section, changes in nest_flat_keys(flat).items():
+            current = to_dict(getattr(self, section), section, DERIVED)
+            setattr(self, section, from_dict(type(getattr(self, section)), {**current, **changes}, section, DERIVED))
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_accepts_flat_keys
 @dataclass
 class RunConfig:
     """Everything ``l1tagger run`` needs. The built-in default is small enough for 2 CPU cores in < 20 minutes.
 
+    Run
+      name:   one path component ([A-Za-z0-9][A-Za-z0-9._-]*): the run's own runs/<name>/ and hls_projects/<name>/
+      runs_dir, projects_dir, data_dir: where runs, HLS projects and generated datasets go
     Data
-      data_dir:      where generated datasets are cached (reused by every run with the same generator settings)
-      dataset:       path of an existing dataset any reader loads; empty = generate with Pythia 8 + FastJet
+      dataset:       path of an existing dataset any reader loads; empty = generate with Pythia 8 + FastJet (cached in
+                     data_dir, reused by every run with the same generator settings)
       class_set:     generator class set ("hls4ml5" or "jetclass10")
       n_per_class:   jets generated per class (train/val/test split 60/20/20)
-      seed:          master seed for generation, splits, initialisation and training
-    Model
-      n_particles, features, attention ("full" | "linformer" | "topk"), pair_bias, d_model, n_heads, n_blocks,
-      ffn_dim, linformer_k, topk_k, ordering ("pt" | "dr" | "cluster")
-    Training
-      epochs, batch_size, lr;  qat_epochs, qat_lr;  recipe (a path, or a preset: quantize/int8.yaml, int8_floor, ...)
+      seed:          master seed for generation, splits, initialisation, training and QAT
+    model:  every field of ``l1tagger.models.config.ModelConfig`` (n_particles, features, attention, pair_bias,
+            pair_hidden, d_model, n_heads, n_blocks, ffn_dim, embed_dim, head_dim, linformer_k, linformer_init,
+            linformer_fixed, topk_k, ordering), except n_classes (the dataset's) and n_features (from features)
+    train:  the float training, fields of ``l1tagger.training.config.TrainConfig`` (epochs, batch_size, lr,
+            weight_decay, schedule, grad_clip, device, num_threads, feature_clip, background)
+    recipe: quantization recipe (a path, or a preset: quantize/int8.yaml, int8_floor, ...)
+    qat:    the QAT fine-tuning, fields of ``l1tagger.qat.finetune.QATConfig`` (epochs, batch_size, lr, weight_decay,
+            calib_batches, num_threads)
     Firmware
-      backend ("Vitis" | "Vivado"), part, clock_ns, n_csim_jets (test-bench jets checked bit for bit)
+      backend ("Vitis" | "Vivado"), part, n_csim_jets (test-bench jets checked bit for bit)
+      clock_ns:  clock period in ns; null = the budget's clock (a set value may not be slower than the budget's)
     Open RTL route (da4ml Verilog beside the hls4ml project; needs a floor or half-up recipe, e.g. int8_floor)
       rtl:                "off" | "verilog" (Verilog + da4ml's C++ interpreter checked bit for bit on the test-bench
                           jets: seconds) | "cosim" (+ Verilator co-simulation of the Verilog: minutes, grows with
                           the model) | "yosys" (cosim + Yosys synth_xilinx counts: minutes to hours)
       rtl_latency_cutoff: da4ml's per-stage delay budget (smaller = more pipeline stages, faster clock)
     Report
-      budget (a preset name in budgets/ or a path; its clock must not be faster than 1 / clock_ns)
-    Run
-      name:   one path component ([A-Za-z0-9][A-Za-z0-9._-]*): the run's own runs/<name>/ and hls_projects/<name>/
+      budget (a preset name in budgets/ or a path)
+
+    The flat keys of older run files (``attention``, ``d_model``, ``epochs``, ``qat_epochs``, ... see ``FLAT_KEYS``)
+    are still read, as shorthands of the nested fields.
     """
 
     name: str = "default"
@@ -62,35 +134,21 @@ class RunConfig:
     class_set: str = "hls4ml5"
     n_per_class: int = 2000
     seed: int = 1
-    # model
-    n_particles: int = 16
-    features: str = "kin"
-    attention: str = "full"
-    pair_bias: bool = True
-    d_model: int = 16
-    n_heads: int = 2
-    n_blocks: int = 1
-    ffn_dim: int = 32
-    linformer_k: int = 4
-    topk_k: int = 2
-    ordering: str = "pt"
-    # training
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 2e-3
-    qat_epochs: int = 4
-    qat_lr: float = 5e-4
+    # model, training, quantization
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30))
     recipe: str = "quantize/int8.yaml"
+    qat: QATConfig = field(default_factory=lambda: QATConfig(epochs=4))
     # firmware
     backend: str = "Vitis"
     part: str = "xcvu13p-flga2577-2-e"
-    clock_ns: float = 2.7778
+    clock_ns: float | None = None
     n_csim_jets: int = 1000
     # open RTL route
     rtl: str = "off"
     rtl_latency_cutoff: float = 8.0
     # report
-    budget: str = "cms_phase2_tmux6_360mhz"
+    budget: str = DEFAULT_BUDGET
 
     @property
     def run_dir(self) -> Path:
@@ -99,6 +157,24 @@ class RunConfig:
     @property
     def project_dir(self) -> Path:
         return Path(self.projects_dir) / self.name
+
+    @property
+    def clock_period_ns(self) -> float:
+        """The firmware clock period: ``clock_ns``, or the budget's clock when it is not set."""
+        if self.clock_ns is not None:
+            return self.clock_ns
+        from l1tagger.report.budgets import load_budget
+
+        return load_budget(self.budget).clock_period_ns
+
+    def train_config(self, n_classes: int) -> TrainConfig:
+        """The TrainConfig of the float training: the train section with the model section and the run's seed."""
+        return dataclasses.replace(self.train, model=dataclasses.replace(self.model, n_classes=n_classes),
+                                   seed=self.seed).validate()
+
+    def qat_config(self) -> QATConfig:
+        """The QATConfig of the fine-tuning: the qat section with the run's seed."""
+        return dataclasses.replace(self.qat, seed=self.seed).validate()
 
     def input_file(self, key: str) -> Path | None:
         """The file a file-valued field names (recipe and budget presets resolved), or None."""
@@ -118,33 +194,30 @@ class RunConfig:
         for key in ("runs_dir", "projects_dir", "data_dir"):
             if not str(getattr(self, key)).strip():
                 raise ConfigError(f"{key}: must be a directory path, got an empty string")
-        choices = {
-            "attention": ("full", "linformer", "topk"),
-            "backend": ("Vitis", "Vivado"),
-            "ordering": ("pt", "dr", "cluster"),
-            "rtl": ("off", "verilog", "cosim", "yosys"),
-        }
+        choices = {"backend": ("Vitis", "Vivado"), "rtl": ("off", "verilog", "cosim", "yosys")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {list(allowed)}")
-        for key in ("n_per_class", "n_particles", "d_model", "n_heads", "n_blocks", "ffn_dim", "epochs",
-                    "batch_size", "n_csim_jets"):
+        for key in ("n_per_class", "n_csim_jets"):
             if int(getattr(self, key)) <= 0:
                 raise ConfigError(f"{key}: must be a positive integer, got {getattr(self, key)!r}")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}")
-        for key in ("rtl_latency_cutoff", "lr", "qat_lr", "clock_ns"):
-            value = getattr(self, key)
-            if not (math.isfinite(value) and value > 0):
+        for key, value in (("rtl_latency_cutoff", self.rtl_latency_cutoff), ("train.lr", self.train.lr),
+                           ("qat.lr", self.qat.lr), ("clock_ns", self.clock_ns)):
+            if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{key}: must be a finite number > 0, got {value!r}")
-        if self.qat_epochs < 0:
-            raise ConfigError(f"qat_epochs: must be >= 0, got {self.qat_epochs}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed: must be in 0..{MAX_SEED} (numpy and torch refuse negative seeds), got {self.seed}")
+        for section in ("model", "train", "qat"):
+            value = getattr(self, section)
+            try:
+                value.validate()
+            except ConfigError as exc:
+                raise nested_error(section, exc, type(value)) from None
+        m = self.model
         for key, used in (("linformer_k", "linformer"), ("topk_k", "topk")):
-            k = getattr(self, key)
-            if k < 1 or (self.attention == used and k > self.n_particles):
-                raise ConfigError(f"{key}: must be in 1..n_particles={self.n_particles}, got {k}")
+            k = getattr(m, key)
+            if m.attention == used and k > m.n_particles:
+                raise ConfigError(f"model.{key}: must be in 1..model.n_particles={m.n_particles}, got {k}")
         if not self.dataset:
             from l1tagger.data.classes import CLASS_SETS
 
@@ -154,7 +227,11 @@ class RunConfig:
 
 
 def load_run_config(path: str | Path | None = None, **overrides) -> RunConfig:
-    """Load a RunConfig from YAML (strict: unknown keys and wrong types fail with the key named)."""
+    """Load a RunConfig from YAML (strict: unknown keys and wrong types fail with the dotted key named).
+
+    overrides: top-level fields or flat shorthands (``attention="linformer"``); they win over the file. None = not
+    given.
+    """
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -164,28 +241,32 @@ def load_run_config(path: str | Path | None = None, **overrides) -> RunConfig:
         loaded = {} if loaded is None else loaded
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of config keys")
-        data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(fields)}")
+        data = nest_flat_keys(loaded)
+    for key, value in nest_flat_keys({k: v for k, v in overrides.items() if v is not None}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
     if data.get("rtl") is False:  # YAML 1.1 reads a bare `rtl: off` as the boolean false
         data["rtl"] = "off"
     elif data.get("rtl") is True:
         raise ConfigError("rtl: true is ambiguous; use 'cosim' (Verilator co-simulation) or 'yosys' (cosim + synthesis)")
-    defaults = RunConfig()
-    for key, value in data.items():
-        expected = type(getattr(defaults, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            data[key] = float(value)
-        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{key}: expected {expected.__name__}, got {type(value).__name__} ({value!r})")
-    return RunConfig(**data).validate()
+    return from_dict(RunConfig, data, fixed=DERIVED).validate()
 
 
 def dump_run_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    """The config as a nested YAML run file (what ``load_run_config`` reads back into an equal config)."""
+    return yaml.safe_dump(to_dict(cfg, fixed=DERIVED), sort_keys=False)
+
+
+def check_clock_ns(clock_ns: float, budget, field_name: str = "clock_ns") -> None:
+    """ConfigError unless a design clocked at ``clock_ns`` is at least as fast as ``budget``'s clock."""
+    if clock_ns > budget.clock_period_ns * (1 + CLOCK_RTOL):
+        raise ConfigError(
+            f"{field_name}: {clock_ns} ns ({1e3 / clock_ns:.4g} MHz) is slower than the clock of budget "
+            f"{budget.name!r} ({budget.clock_mhz:g} MHz = {budget.clock_period_ns:.4f} ns); set {field_name} <= "
+            f"{budget.clock_period_ns:.4f} or choose a budget with a slower clock"
+        )
 
 
 def _same_or_inside(a: Path, b: Path) -> bool:
@@ -198,8 +279,8 @@ def preflight(cfg: RunConfig, log=None) -> dict:
     """Check everything the run will need before its first (expensive) step; ConfigError names the field/file.
 
     Field values (``RunConfig.validate``), the dataset file, the recipe (loaded and validated, resolved from any
-    working directory), the budget (loaded; its clock against ``clock_ns``), the RTL route's rounding and that the
-    run's own directories do not overlap (the HLS project is cleared on every conversion). Returns the loaded
+    working directory), the budget (loaded; its clock against ``clock_ns`` when set), the RTL route's rounding and
+    that the run's own directories do not overlap (the HLS project is cleared on every conversion). Returns the loaded
     ``{"recipe": Recipe, "budget": Budget}``.
     """
     from l1tagger.qat.recipe import load_recipe
@@ -216,12 +297,8 @@ def preflight(cfg: RunConfig, log=None) -> dict:
         budget = load_budget(cfg.budget)
     except ConfigError as exc:
         raise ConfigError(f"budget: {exc}") from None
-    if cfg.clock_ns > budget.clock_period_ns * (1 + CLOCK_RTOL):
-        raise ConfigError(
-            f"clock_ns: {cfg.clock_ns} ns ({1e3 / cfg.clock_ns:.4g} MHz) is slower than the clock of budget "
-            f"{budget.name!r} ({budget.clock_mhz:g} MHz = {budget.clock_period_ns:.4f} ns); set clock_ns <= "
-            f"{budget.clock_period_ns:.4f} or choose a budget with a slower clock"
-        )
+    if cfg.clock_ns is not None:
+        check_clock_ns(cfg.clock_ns, budget)
     if cfg.rtl != "off" and recipe.rounding != "floor":
         raise ConfigError(
             f"rtl: {cfg.rtl!r} needs a floor-rounding recipe (da4ml rounds only by truncation), but recipe "

@@ -1,15 +1,19 @@
 """``l1tagger run``: generate (or read) -> train float -> QAT -> export -> convert -> C-sim -> report.
 
-Each step is a function of the RunConfig and the artifacts of the steps before it; ``steps.run_steps`` skips a step
-whose inputs are unchanged, so a rerun resumes at the first step whose inputs changed. Artifacts (all under
-``runs/<name>/`` except the HLS project under ``hls_projects/<name>/``):
+Each step is a thin adapter from the RunConfig and the artifacts of the steps before it to the stage's own code (the
+same functions the single-stage commands call); ``steps.run_steps`` skips a step whose inputs are unchanged, so a
+rerun resumes at the first step whose inputs changed. Artifacts (all under ``runs/<name>/`` except the HLS project
+under ``hls_projects/<name>/``):
 
     data      dataset .h5 (generated) + split.npz (train/val/test indices)
     train     train/best.pt (+ config JSON), metrics/float.json
-    qat       qat/qat.pt, qat/metrics.json, metrics/qat.json
-    export    model.onnx + qat/manifest.json (cross-checked bit for bit against the Brevitas model)
+    qat       qat/ (l1tagger.qat.artifact, the same routine as `l1tagger quantize --export`: qat.pt, metrics.json,
+              recipe.yaml, model.onnx, manifest.json with the provenance and the bit-exact export cross-check),
+              model.onnx (copy), metrics/qat.json (test split)
     convert   hls_projects/<name>/ (firmware, tb_data, manifest.json)
-    csim      csim/result.json, metrics/firmware.json (metrics of the C-simulation outputs)
+    csim      hls_projects/<name>/csim/result.json (l1tagger.verify.csim_result, the same file `l1tagger csim`
+              writes), metrics/firmware.json (metrics of the C-simulation outputs) and csim/firmware_check.json
+              (firmware metrics == quantized-model metrics on the same jets)
     rtl       hls_projects/<name>/rtl/ (da4ml Verilog checked on the test-bench jets: da4ml's C++ interpreter
               always, Verilator co-simulation unless ``rtl: verilog``; Yosys counts with ``rtl: yosys``)
     report    report.md + report.json
@@ -30,22 +34,24 @@ from pathlib import Path
 
 import numpy as np
 
-from l1tagger.errors import VerificationError
 from l1tagger.pipeline.config import RunConfig, preflight
 from l1tagger.pipeline.steps import Step, StepContext, run_steps
-from l1tagger.resources import resolve_recipe
+# PROJECT_MARKER: in the run directory, the resolved HLS project path this run created (the run may clear only that
+# one; `l1tagger report` takes the project's C-sim result, reports and RTL from there)
+from l1tagger.report.schema import PROJECT_MARKER
 from l1tagger.utils.atomic import atomic_path, atomic_write_json
 from l1tagger.utils.fs import UnsafeRemovalError, is_strictly_inside, remove_inside
 from l1tagger.utils.lock import DatasetLockedError, RunLockedError, exclusive_lock, lock_path_for
-
-#: in the run directory: the resolved HLS project path this run created (it may clear only that one)
-PROJECT_MARKER = "project.json"
+from l1tagger.verify.csim_result import NotBitExactError
 
 SPLIT = (0.6, 0.2, 0.2)
 
+#: validation jets of the export cross-check (Brevitas = QONNX reference = integer emulation)
+QAT_CHECK_JETS = 200
+
 
 def _jets(cfg: RunConfig, ctx: StepContext):
-    from l1tagger.training.data import load_dataset
+    from l1tagger.data.dataset import load_dataset
 
     jets = load_dataset(str(ctx.artifact("data", "dataset")))
     idx = np.load(ctx.artifact("data", "split"))
@@ -53,7 +59,7 @@ def _jets(cfg: RunConfig, ctx: StepContext):
 
 
 def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
-    from l1tagger.training.data import load_dataset, split_indices
+    from l1tagger.data.dataset import load_dataset, split_indices
 
     if cfg.dataset:
         path = Path(cfg.dataset)
@@ -70,7 +76,8 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
                 for p in (path, path.with_name(path.name + ".parts")):
                     if remove_inside(p, cfg.data_dir):
                         ctx.log(f"  --force: removed {p}")
-            generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed, max_particles=max(64, cfg.n_particles))
+            generate(cfg.class_set, cfg.n_per_class, path, seed=cfg.seed,
+                     max_particles=max(64, cfg.model.n_particles))
         jets = load_dataset(str(path))
     rng = np.random.default_rng(cfg.seed)
     # shuffled within each part: files are ordered by class, and the C-sim test bench takes the first test jets
@@ -85,10 +92,9 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
 
 def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.training import evaluate, load_checkpoint, train, write_metrics
-    from l1tagger.training.config import train_config_from_run
 
     jets, parts = _jets(cfg, ctx)
-    tc = train_config_from_run(cfg, len(jets.class_names))
+    tc = cfg.train_config(len(jets.class_names))
     # keyed by the step's fingerprint: an interrupted training resumes, a changed config starts afresh; with
     # --force or damaged artifacts it starts afresh too (a corrupt last.pt/best.pt must not be resumed from)
     work = ctx.run_dir / "train" / ctx.fingerprint
@@ -98,47 +104,33 @@ def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
     metrics = evaluate(load_checkpoint(ckpt), parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "float.json", ctx.run_dir / "metrics" / "float_roc.png", "float")
     ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
+    m = cfg.model
     atomic_write_json(ctx.run_dir / "model.json", {
-        "name": cfg.name, "attention": cfg.attention, "recipe": Path(cfg.recipe).stem,
+        "name": cfg.name, "attention": m.attention, "recipe": Path(cfg.recipe).stem,
         "dataset": f"Pythia {cfg.class_set}" if not cfg.dataset else str(cfg.dataset),
-        "n_particles": cfg.n_particles, "pair_bias": cfg.pair_bias, "d_model": cfg.d_model, "n_heads": cfg.n_heads,
+        "n_particles": m.n_particles, "pair_bias": m.pair_bias, "d_model": m.d_model, "n_heads": m.n_heads,
     })
     return {"checkpoint": ckpt, "metrics": ctx.run_dir / "metrics" / "float.json"}
 
 
-def _qat(cfg: RunConfig, ctx: StepContext):
-    from l1tagger.qat.finetune import QATConfig, qat_finetune
+def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
+    """QAT fine-tune, then the QAT artifact with export and cross-check (``save_qat_artifacts``, as ``l1tagger
+    quantize --export``); a cross-check that is not bit-exact raises NotBitExactError."""
+    from l1tagger.qat.artifact import save_qat_artifacts
+    from l1tagger.qat.finetune import qat_finetune
     from l1tagger.qat.recipe import load_recipe
+    from l1tagger.training import evaluate, write_metrics
 
     _, parts = _jets(cfg, ctx)
-    recipe = load_recipe(cfg.recipe)
-    qcfg = QATConfig(epochs=cfg.qat_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr, seed=cfg.seed).validate()
-    res = qat_finetune(ctx.artifact("train", "checkpoint"), recipe, parts["train"], parts["val"], qcfg)
-    res.source_checkpoint = ctx.artifact("train", "checkpoint")
-    return res, qcfg, parts
-
-
-def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
-    from l1tagger.commands.quantize import export_run
-    from l1tagger.qat.finetune import qat_checkpoint
-    from l1tagger.training import evaluate, write_metrics
-    from l1tagger.utils.atomic import atomic_torch_save
-
-    res, qcfg, parts = _qat(cfg, ctx)
+    qcfg = cfg.qat_config()
+    res = qat_finetune(ctx.artifact("train", "checkpoint"), load_recipe(cfg.recipe), parts["train"], parts["val"],
+                       qcfg)
     out = ctx.run_dir / "qat"
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "recipe.yaml") as tmp:
-        shutil.copyfile(resolve_recipe(cfg.recipe), tmp)
-    atomic_torch_save(out / "qat.pt", qat_checkpoint(res, qcfg))
-    summary = res.summary()
-    atomic_write_json(out / "metrics.json", summary)
+    manifest = save_qat_artifacts(res, out, qcfg, parts["val"], export=True, check_jets=QAT_CHECK_JETS)
     metrics = evaluate(res.model.eval(), parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "qat.json", ctx.run_dir / "metrics" / "qat_roc.png", "qat")
-    ctx.log(f"  QAT ({Path(cfg.recipe).stem}): accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
-    manifest = export_run(res, out, parts["val"], check_jets=200)
-    if not manifest["crosscheck"]["bit_exact"]:
-        raise VerificationError(f"exported QONNX differs from the Brevitas model: {manifest['crosscheck']}")
-    onnx = ctx.run_dir / "model.onnx"
+    ctx.log(f"  QAT ({res.recipe.name}): accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
+    onnx = ctx.run_dir / "model.onnx"  # where `l1tagger report` looks for the graph of the estimate
     with atomic_path(onnx, suffix=".onnx") as tmp:
         shutil.copyfile(out / "model.onnx", tmp)
     ctx.log(f"  exported {onnx}: {manifest['n_nodes']} nodes, Brevitas == QONNX == integer emulation on "
@@ -154,12 +146,10 @@ def _test_jets(cfg: RunConfig, ctx: StepContext):
 
 
 def _test_inputs(cfg: RunConfig, ctx: StepContext) -> dict:
+    from l1tagger.qat.artifact import testbench_feed
     from l1tagger.qat.finetune import load_qat_checkpoint
-    from l1tagger.training import build_inputs
 
-    model = load_qat_checkpoint(ctx.artifact("qat", "qat"))
-    inp, _ = build_inputs(_test_jets(cfg, ctx), model.train_config.model, model.feature_scaler)
-    return inp.graph_feed()
+    return testbench_feed(load_qat_checkpoint(ctx.artifact("qat", "qat")), _test_jets(cfg, ctx))
 
 
 def _owns_project(project: Path, run_dir: Path) -> bool:
@@ -202,26 +192,31 @@ def claim_project(cfg: RunConfig, ctx: StepContext) -> Path:
 
 def step_convert(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.convert import convert
+    from l1tagger.qat.artifact import read_provenance
 
     feed = _test_inputs(cfg, ctx)
-    em = json.loads(Path(ctx.artifact("qat", "manifest")).read_text())
-    source = {"checkpoint": str(ctx.artifact("qat", "qat")), "recipe": em.get("recipe"),
-              "source_checkpoint": em.get("source_checkpoint"), "onnx": str(ctx.artifact("qat", "onnx"))}
+    source = {"checkpoint": str(ctx.artifact("qat", "qat")), "onnx": str(ctx.artifact("qat", "onnx")),
+              **read_provenance(ctx.artifact("qat", "manifest"))}
     project = claim_project(cfg, ctx)
-    convert(ctx.artifact("qat", "onnx"), project, backend=cfg.backend, part=cfg.part, clock=cfg.clock_ns,
+    clock = cfg.clock_period_ns
+    convert(ctx.artifact("qat", "onnx"), project, backend=cfg.backend, part=cfg.part, clock=clock,
             tb_inputs=feed, n_tb=cfg.n_csim_jets, source=source)
-    ctx.log(f"  HLS project: {project}/ ({cfg.backend}, {cfg.part}, {cfg.clock_ns} ns)")
+    ctx.log(f"  HLS project: {project}/ ({cfg.backend}, {cfg.part}, {clock:.4g} ns)")
     return {"project": project, "manifest": project / "manifest.json"}
 
 
 def step_csim(cfg: RunConfig, ctx: StepContext) -> dict:
+    """``run_csim`` + ``csim_result.write`` (as ``l1tagger csim``), then the firmware's physics metrics."""
     from l1tagger.training import metrics_from_logits, write_metrics
+    from l1tagger.verify import csim_result
     from l1tagger.verify.csim import load_tb, run_csim
 
     test = _test_jets(cfg, ctx)  # labels only: the jets' inputs are already in the project's tb_data
     labels, names = test.labels, list(test.class_names)
     project = ctx.artifact("convert", "project")
-    res = run_csim(project)
+    res = run_csim(project, write=False)
+    record = csim_result.CsimRecord.from_csim(res)
+    result = csim_result.write(record, project)
     logits = res.outputs[:, : len(names)]
     labels = labels[: len(logits)]
     metrics = metrics_from_logits(logits, labels, names, None, True)
@@ -230,23 +225,21 @@ def step_csim(cfg: RunConfig, ctx: StepContext) -> dict:
     ref_logits = np.asarray(next(iter(ref.values())), np.float64).reshape(len(logits), -1)[:, : len(names)]
     ref_metrics = metrics_from_logits(ref_logits, labels, names, None, False)
     same = all(ref_metrics[k] == metrics[k] for k in ("accuracy", "auc_macro", "auc_per_class"))
-    out = ctx.run_dir / "csim" / "result.json"
-    atomic_write_json(out, {
-        "n_jets": res.n_jets, "n_mismatch": res.mismatching_values, "bit_exact": res.bit_exact,
-        "first_mismatch_layer": (res.first_mismatch or {}).get("layer"), "layers_compared": res.layers_compared,
-        "prediction_agreement": res.prediction_agreement, "compile_seconds": res.compile_seconds,
-        "jets_per_second": res.jets_per_second, "project": res.project,
+    check = ctx.run_dir / "csim" / "firmware_check.json"
+    atomic_write_json(check, {
+        "csim_result": str(result), "n_jets": record.n_jets, "bit_exact": record.bit_exact,
         "firmware_metrics_equal_quantized_model": same,
         "quantized_model_accuracy_same_jets": ref_metrics["accuracy"], "firmware_accuracy": metrics["accuracy"],
     })
     write_metrics(metrics, ctx.run_dir / "metrics" / "firmware.json", ctx.run_dir / "metrics" / "firmware_roc.png",
                   "firmware")
-    ctx.log(f"  C simulation: {res.n_jets} jets, {res.mismatching_values} mismatching values, "
-            f"{res.layers_compared} layers traced -> bit-exact: {res.bit_exact}; firmware accuracy "
-            f"{metrics['accuracy']:.4f} (quantized model on the same jets {ref_metrics['accuracy']:.4f})")
-    if not res.bit_exact or not same:
-        raise VerificationError(f"C simulation is not bit-exact: first mismatch {res.first_mismatch}")
-    return {"result": out, "metrics": ctx.run_dir / "metrics" / "firmware.json"}
+    ctx.log(f"  C simulation: {record.summary()}; firmware accuracy {metrics['accuracy']:.4f} (quantized model on "
+            f"the same jets {ref_metrics['accuracy']:.4f})")
+    if not record.bit_exact:
+        raise NotBitExactError(f"{result}: C simulation {record.summary()}")
+    if not same:
+        raise NotBitExactError(f"{check}: the firmware's metrics differ from the quantized model's on the same jets")
+    return {"result": result, "check": check, "metrics": ctx.run_dir / "metrics" / "firmware.json"}
 
 
 def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
@@ -263,7 +256,7 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
     s = run_rtl_flow(ctx.artifact("qat", "onnx"), out, cosim=cfg.rtl != "verilog", interp=True,
                      yosys=cfg.rtl == "yosys",
                      n_jets=cfg.n_csim_jets, inputs=_test_inputs(cfg, ctx),
-                     cfg=RtlConfig(latency_cutoff=cfg.rtl_latency_cutoff, clock_ns=cfg.clock_ns),
+                     cfg=RtlConfig(latency_cutoff=cfg.rtl_latency_cutoff, clock_ns=cfg.clock_period_ns),
                      stimulus="the C-simulation test-bench jets (test split)")
     checks = [s[k] for k in ("interp", "cosim") if k in s]
     for c in checks:
@@ -274,7 +267,7 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
         ctx.log(f"  Yosys {y['tool_version']}: LUT {y['LUT']}, FF {y['FF']}, CARRY {y['CARRY']}, DSP {y['DSP']}")
     for c in checks:
         if not c["bit_exact"]:
-            raise VerificationError(f"RTL check ({c['source']}) is not bit-exact: first mismatch {c['first_mismatch']}")
+            raise NotBitExactError(f"RTL check ({c['source']}) is not bit-exact: first mismatch {c['first_mismatch']}")
     return {"summary": out / "rtl_summary.json"}
 
 
@@ -286,18 +279,17 @@ def step_report(cfg: RunConfig, ctx: StepContext) -> dict:
 
 
 STEPS = [
-    Step("data", step_data, reads=("dataset", "data_dir", "class_set", "n_per_class", "seed", "n_particles"),
+    Step("data", step_data, reads=("dataset", "data_dir", "class_set", "n_per_class", "seed", "model.n_particles"),
          doc="generate jets with Pythia 8 + FastJet (or read a dataset) and split"),
-    Step("train", step_train, reads=("n_particles", "features", "attention", "pair_bias", "d_model", "n_heads",
-                                     "n_blocks", "ffn_dim", "linformer_k", "topk_k", "ordering", "epochs",
-                                     "batch_size", "lr", "seed"), after=("data",), doc="train the float tagger"),
-    Step("qat", step_qat, reads=("recipe", "qat_epochs", "qat_lr", "batch_size", "seed"), after=("data", "train"),
+    Step("train", step_train, reads=("model", "train", "seed"), after=("data",),
+         doc="train the float tagger"),
+    Step("qat", step_qat, reads=("recipe", "qat", "seed"), after=("data", "train"),
          doc="QAT fine-tune with Brevitas, export QONNX, cross-check bit for bit"),
-    Step("convert", step_convert, reads=("backend", "part", "clock_ns", "n_csim_jets", "name", "projects_dir"),
+    Step("convert", step_convert, reads=("backend", "part", "clock_period_ns", "n_csim_jets", "name", "projects_dir"),
          after=("data", "qat"), doc="QONNX -> hls4ml HLS project with test bench"),
     Step("csim", step_csim, reads=("n_csim_jets",), after=("data", "qat", "convert"),
          doc="g++ C simulation, bit-exact comparison with the QONNX reference"),
-    Step("rtl", step_rtl, reads=("rtl", "rtl_latency_cutoff", "n_csim_jets", "clock_ns"),
+    Step("rtl", step_rtl, reads=("rtl", "rtl_latency_cutoff", "n_csim_jets", "clock_period_ns"),
          after=("data", "qat", "convert"), doc="open RTL route: da4ml Verilog, Verilator co-simulation, Yosys"),
     Step("report", step_report, reads=("budget",), after=("train", "qat", "convert", "csim", "rtl"),
          doc="one-page report against the L1 budget"),

@@ -31,7 +31,7 @@ StepFn = Callable[[Any, "StepContext"], dict[str, str]]
 class Step:
     name: str
     fn: StepFn
-    reads: tuple[str, ...]  # config fields this step depends on
+    reads: tuple[str, ...]  # config fields this step depends on: a section ("model") or a dotted field of one
     after: tuple[str, ...] = ()  # upstream steps whose artifacts it consumes
     doc: str = ""
 
@@ -63,7 +63,11 @@ class StepContext:
 
 
 def _config_value(cfg, name: str):
-    value = getattr(cfg, name)
+    """The value of config field ``name`` as it enters a fingerprint: a dotted name reaches into a section
+    (``model.n_particles``), a section is taken whole, a file-valued field by its contents."""
+    value = cfg
+    for part in name.split("."):
+        value = getattr(value, part)
     if dataclasses.is_dataclass(value):
         return dataclasses.asdict(value)
     input_file = getattr(cfg, "input_file", None)  # configs that resolve file-valued fields themselves

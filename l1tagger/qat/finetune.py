@@ -7,6 +7,10 @@
 2. calibrate the runtime-statistics scales on a few training batches; evaluate (post-training quantization);
 3. fine-tune with AdamW (straight-through gradients, bit-exact firmware softmax in the forward pass), keeping the
    epoch with the lowest validation loss;
+   with an ``hgq:`` recipe (``l1tagger.qat.hgq``, ``docs/hgq.md``): the twin's weights carry trainable per-weight
+   fractional bits, the loss is CE + beta * EBOPs / target (beta from ``BetaSchedule``), every epoch records exact
+   and surrogate EBOPs, beta and validation accuracy, the kept epoch is the most accurate one within the EBOPs target
+   (``BestEpoch``), and the HGQ weights are baked into plain constants at the end (``bake_hgq``);
 4. evaluate float and quantized models on the validation jets with the same metrics (accuracy, macro AUC,
    background rejection).
 """
@@ -16,11 +20,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from l1tagger.errors import ConfigError
+from l1tagger.qat.hgq import (BestEpoch, BetaSchedule, attach_hgq, bake_hgq, check_accumulators, ebops, ebops_exact,
+                              hgq_param_groups, weight_stats)
 from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
 from l1tagger.qat.recipe import Recipe, load_recipe
 
@@ -68,6 +75,8 @@ class QATResult:
     ptq_metrics: dict
     qat_metrics: dict
     history: list = field(default_factory=list)
+    source_checkpoint: Path | None = None  # the float checkpoint fine-tuned (provenance of the QAT artifact)
+    hgq: dict | None = None  # HGQ recipes: target, EBOPs at start / kept epoch, selected epoch, warning
 
     def summary(self) -> dict:
         """JSON-ready float vs quantized comparison."""
@@ -85,6 +94,7 @@ class QATResult:
             "relative_accuracy_change": (q["accuracy"] - f["accuracy"]) / max(f["accuracy"], 1e-12),
             "auc_change": q["auc_macro"] - f["auc_macro"],
             "history": self.history,
+            **({"hgq": self.hgq} if self.hgq is not None else {}),
         }
 
 
@@ -99,6 +109,8 @@ def build_twin(float_model: nn.Module, recipe: Recipe) -> nn.Module:
     q = build_network(tc, ops=ops)
     ops.check_overrides_used()
     load_float_state_dict(q, float_model.state_dict())
+    if recipe.hgq is not None:  # after the float weights: their state-dict names load first
+        attach_hgq(q, recipe.hgq)
     q.train_config = tc
     q.feature_scaler = float_model.feature_scaler
     q.class_names = list(float_model.class_names)
@@ -140,37 +152,69 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     float_metrics = evaluate(fmodel, val_jets)
     ptq_metrics = evaluate(qmodel, val_jets)
 
-    opt = torch.optim.AdamW([p for p in qmodel.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
+    hq = recipe.hgq
+    if hq is not None:
+        check_accumulators(qmodel, hq.act_max_bits if hq.act_trainable else None)
+        groups = hgq_param_groups(qmodel, cfg.lr, cfg.weight_decay, hq)
+        clipped = groups[0]["params"]  # the network only: f and widths are Adam-normalised, their gradients large
+        schedule, selector = BetaSchedule(hq), BestEpoch(hq.target_ebops)
+    else:
+        groups = clipped = [p for p in qmodel.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     x_all, m_all, p_all = tr.tensors()
     y_all = torch.as_tensor(tr.labels)
     steps = math.ceil(len(tr) / bs)
-    best_loss, _, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
+    best_loss, acc0, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
     best_state = copy.deepcopy(qmodel.state_dict())
     history = [{"epoch": 0, "val_loss": best_loss}]
+    if hq is not None:
+        ebops0 = ebops_exact(qmodel)
+        history[0].update(val_accuracy=acc0, ebops=ebops0, beta=0.0, **weight_stats(qmodel))
+        selector.offer(0, acc0, ebops0, qmodel)
     for epoch in range(cfg.epochs):
         qmodel.train()
         perm = torch.randperm(len(tr), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        total = 0.0
+        beta = schedule.beta_for(epoch) if hq is not None else 0.0
+        total = penalty = surrogate = 0.0
         for s in tqdm(range(steps), desc=f"QAT {recipe.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                       leave=False):
             idx = perm[s * bs:(s + 1) * bs]
             logits = qmodel(x_all[idx], m_all[idx], None if p_all is None else p_all[idx])
-            loss = nn.functional.cross_entropy(logits, y_all[idx])
+            ce = nn.functional.cross_entropy(logits, y_all[idx])
+            loss = ce
+            if hq is not None:
+                cost = ebops(qmodel)
+                loss = ce + beta * cost / hq.target_ebops
+                surrogate += float(cost.detach()) / steps
+                penalty += float(loss.detach() - ce.detach()) * len(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(qmodel.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(clipped, 1.0)
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(ce.detach()) * len(idx)
         val_loss, val_acc, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(tr), "val_loss": val_loss,
-                        "val_accuracy": val_acc})
-        if val_loss < best_loss:
+        rec = {"epoch": epoch + 1, "train_loss": total / len(tr), "val_loss": val_loss, "val_accuracy": val_acc}
+        if hq is not None:
+            exact = ebops_exact(qmodel)
+            rec.update(train_penalty=penalty / len(tr), ebops=exact, ebops_surrogate=surrogate, beta=beta,
+                       **weight_stats(qmodel))
+            selector.offer(epoch + 1, val_acc, exact, qmodel)
+            schedule.update(epoch, exact)
+        elif val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(qmodel.state_dict())
+        history.append(rec)
+    hgq_info = None
+    if hq is not None:
+        best_state, hgq_info = selector.result()
     qmodel.load_state_dict(best_state)
+    if hq is not None:
+        bake_hgq(qmodel)  # plain constants on their own grids inside the container: exports exactly
+        hgq_info = {"target_ebops": hq.target_ebops, "ebops_start": ebops0, "ebops_final": ebops_exact(qmodel),
+                    **hgq_info, **weight_stats(qmodel)}
     qmodel.eval()
     qat_metrics = evaluate(qmodel, val_jets)
-    return QATResult(recipe, fmodel, qmodel, float_metrics, ptq_metrics, qat_metrics, history)
+    return QATResult(recipe, fmodel, qmodel, float_metrics, ptq_metrics, qat_metrics, history,
+                     source_checkpoint=Path(checkpoint), hgq=hgq_info)
 
 
 def qat_checkpoint(result: QATResult, qat_config: QATConfig) -> dict:

@@ -3,7 +3,8 @@
 Every module returns plain float tensors whose values lie on a power-of-two fixed-point grid:
 
 * ``input_quant``: QuantIdentity with a *constant* scale 2^-frac (the documented preprocessing grid);
-* ``linear``: QuantLinear, fixed-point weights (learned power-of-two scale), quantized bias, output quantizer;
+* ``linear``: QuantLinear, fixed-point weights (learned power-of-two scale, or the constant grid 2^-frac when the
+  weight spec has ``frac``: the HGQ container), quantized bias, output quantizer;
 * ``relu``: QuantReLU (unsigned); ``quant``/``matmul``/``add``/``mul``: the op followed by a QuantIdentity;
 * ``softmax``: QuantIdentity onto the softmax input grid (constant scale 2^-in_frac, in_bits wide) ->
   :class:`l1tagger.qat.softmax.FirmwareSoftmax` -> QuantIdentity onto the output grid (unsigned, constant scale
@@ -11,6 +12,12 @@ Every module returns plain float tensors whose values lie on a power-of-two fixe
 
 Learned scales use Brevitas' ``PowerOfTwoRestrictValue`` with an integer exponent, so every exported scale is an
 exact power of two. Activation rounding (half_even -> ROUND, floor -> FLOOR) comes from the recipe.
+
+With an ``hgq:`` recipe section (``l1tagger.qat.hgq``) whose ``act.trainable`` is on, every activation quantizer with
+a learned scale gets a trainable per-tensor bit width (Brevitas ``BitWidthImplType.PARAMETER``, clamped to
+[act.min_bits, act.max_bits], rounded straight-through): its range (threshold) stays, its LSB halves per extra bit,
+and the exported Quant node carries the trained width as its scalar bit width. Constant grids (inputs, softmax)
+keep their widths.
 
 The quantized twin has the float model's parameter names (``weight``/``bias`` of each linear); load a float
 checkpoint with :func:`load_float_state_dict`, then run :func:`calibrate` so the runtime-statistics scales settle.
@@ -25,14 +32,18 @@ import torch
 from torch import nn
 
 from l1tagger.errors import ConfigError
-from l1tagger.qat.recipe import Recipe, QuantSpec, load_recipe, quantizer_class, resolve_output
+from l1tagger.qat.recipe import Recipe, QuantSpec, check_hgq_widths, load_recipe, quantizer_class, resolve_output
 from l1tagger.qat.softmax import FirmwareSoftmax
 
 
 @functools.lru_cache(maxsize=None)
-def _injector(spec: QuantSpec, rounding_mode: str | None):
-    """The Brevitas injector for one QuantSpec (bit width, rounding, optional constant power-of-two scale)."""
-    from brevitas.inject.enum import FloatToIntImplType, ScalingImplType
+def _injector(spec: QuantSpec, rounding_mode: str | None, widths: tuple[int, int] | None = None):
+    """The Brevitas injector for one QuantSpec (bit width, rounding, optional constant power-of-two scale).
+
+    widths: (min, max) -> a trainable bit width (activation quantizers with a learned scale only), starting at
+    ``spec.bits``.
+    """
+    from brevitas.inject.enum import BitWidthImplType, FloatToIntImplType, ScalingImplType
 
     cls, family = quantizer_class(spec.quantizer)
     kw = {"bit_width": spec.bits}
@@ -45,15 +56,25 @@ def _injector(spec: QuantSpec, rounding_mode: str | None):
         elif family == "act":
             thr = 2.0 ** (spec.bits - 1 - spec.frac)  # signed: scale = thr / 2^(bits-1)
             kw.update(scaling_impl_type=ScalingImplType.CONST, min_val=-thr, max_val=thr)
+        elif family == "weight":
+            # constant container grid: scale = scaling_const / 2^(bits-1) = 2^-frac, narrow range
+            kw.update(scaling_impl_type=ScalingImplType.CONST, scaling_const=2.0 ** (spec.bits - 1 - spec.frac))
         else:
-            raise ConfigError(f"a constant grid (frac) is only supported for activation quantizers, not {spec.quantizer}")
+            raise ConfigError(f"a constant grid (frac) is not supported for {spec.quantizer}")
+    if widths is not None:
+        if spec.frac is not None or family not in ("act", "uact"):
+            raise ConfigError(f"a trainable bit width needs an activation quantizer with a learned scale, not "
+                              f"{spec.quantizer} with frac={spec.frac}")
+        lo, hi = widths
+        kw.update(bit_width_impl_type=BitWidthImplType.PARAMETER, min_bit_width=lo,
+                  bit_width_offset_min_val=float(lo), bit_width_offset_max_val=float(hi))
     return cls.let(**kw)
 
 
-def _act(spec: QuantSpec, rounding_mode: str):
+def _act(spec: QuantSpec, rounding_mode: str, widths: tuple[int, int] | None = None):
     from brevitas.nn import QuantIdentity
 
-    return QuantIdentity(act_quant=_injector(spec, rounding_mode), return_quant_tensor=False)
+    return QuantIdentity(act_quant=_injector(spec, rounding_mode, widths), return_quant_tensor=False)
 
 
 class QuantBinary(nn.Module):
@@ -107,9 +128,19 @@ class QuantOps:
     def _mode(self) -> str:
         return self.recipe.act_rounding_mode
 
+    def _widths(self, spec: QuantSpec, name: str, kind: str) -> tuple[int, int] | None:
+        """(min, max) trainable width of the output quantizer of layer ``name`` (HGQ recipes), else None."""
+        hgq = self.recipe.hgq
+        if hgq is None or hgq.act_widths is None or spec.frac is not None or spec.family not in ("act", "uact"):
+            return None
+        o = self.recipe.overrides.get(name)
+        check_hgq_widths(spec, hgq, f"overrides.{name}.output" if o is not None and o.output else kind)
+        return hgq.act_widths
+
     def _out(self, name: str, kind: str) -> nn.Module:
         self.used.add(name)
-        return _act(resolve_output(self.recipe, name, kind), self._mode)
+        spec = resolve_output(self.recipe, name, kind)
+        return _act(spec, self._mode, self._widths(spec, name, kind))
 
     def check_overrides_used(self) -> None:
         """ConfigError naming any override whose layer name was never built (a typo in the recipe)."""
@@ -141,7 +172,7 @@ class QuantOps:
             bias=bias,
             weight_quant=_injector(w, None),
             bias_quant=_injector(b, None) if bias else None,
-            output_quant=_injector(out, self._mode),
+            output_quant=_injector(out, self._mode, self._widths(out, name, "act")),
             return_quant_tensor=False,
         )
 
@@ -149,7 +180,8 @@ class QuantOps:
         from brevitas.nn import QuantReLU
 
         self.used.add(name)
-        return QuantReLU(act_quant=_injector(resolve_output(self.recipe, name, "relu"), self._mode),
+        spec = resolve_output(self.recipe, name, "relu")
+        return QuantReLU(act_quant=_injector(spec, self._mode, self._widths(spec, name, "relu")),
                          return_quant_tensor=False)
 
     def matmul(self, name: str) -> nn.Module:

@@ -19,6 +19,20 @@ firmware softmax types, and per-layer overrides by dotted layer name::
       blocks.0.attn.qk: {output: {bits: 10}}
       head.out: {weight: {bits: 6}, bias: {bits: 12}}
 
+A weight spec with ``frac`` puts the weights on the constant grid 2^-frac (``bits`` wide, narrow range). An optional
+top-level ``hgq:`` section (:class:`HGQConfig`, ``quantize/hgq*.yaml``, ``docs/hgq.md``) turns on heterogeneous,
+resource-aware QAT: every weight gets a trained number of fractional bits inside a constant container grid, the
+activation widths are trained per tensor, and the loss adds beta * EBOPs::
+
+    hgq:
+      target_ebops: 4.0e+5                        # resource target (effective bit operations per jet)
+      weight: {bits: 10, frac: 7, init_frac: 6, granularity: weight}   # container fixed<10,3>; f starts at 6
+      act: {trainable: true, min_bits: 3, max_bits: 8}                 # per-tensor widths of learned-scale acts
+      schedule: {beta0: 1.0e-2, beta_max: 10.0, growth: 2.0, backoff: 1.0, warmup_epochs: 0}
+      lr: {frac: 0.1, bits: 0.1}                   # AdamW learning rates of the fractional bits / act widths
+
+With ``hgq`` the ``weight`` kind may be omitted (it becomes the container); if given it must equal the container.
+
 Quantizer names resolve through :data:`QUANTIZERS` (an explicit registry, never ``eval``); the bit width of the
 named class is replaced by ``bits``. Unknown keys, bad widths and unknown quantizers raise ConfigError naming the
 field (e.g. ``weight.bits`` or ``overrides.head.out.weight.quantizer``).
@@ -27,6 +41,7 @@ field (e.g. ``weight.bits`` or ``overrides.head.out.weight.quantizer``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +158,74 @@ class Override:
     softmax: SoftmaxRecipe | None = None
 
 
+#: how finely the fractional bits of the weights are trained
+HGQ_GRANULARITIES = ("weight", "channel")
+
+#: the default weight quantizer class of an HGQ container grid
+HGQ_WEIGHT_QUANTIZER = "Int8WeightPerTensorFixedPoint"
+
+#: container widths allowed for HGQ weights: the float32 reference is exact only while accumulations stay below
+#: 2^24 LSB (checked per layer by ``l1tagger.qat.hgq.check_accumulators``)
+HGQ_WEIGHT_BITS = (2, 12)
+
+#: trainable activation widths allowed (per tensor)
+HGQ_ACT_BITS = (2, 12)
+
+
+@dataclass(frozen=True)
+class HGQConfig:
+    """The ``hgq:`` section: heterogeneous weight fractional bits, trainable activation widths, the beta schedule.
+
+    target_ebops:   resource target in effective bit operations per jet (``l1tagger.qat.hgq.ebops``)
+    weight_bits:    container width of every weight (sign included, narrow range)
+    weight_frac:    container fractional bits: the container grid is 2^-weight_frac (the finest a weight can get)
+    init_frac:      initial trainable fractional bits f of every weight (weight_frac - weight_bits <= f <= weight_frac)
+    granularity:    'weight' (one f per weight) or 'channel' (one f per output channel)
+    act_trainable:  train the per-tensor widths of the activation quantizers with a learned scale
+    act_min_bits, act_max_bits: range of those widths
+    beta0, beta_max, beta_growth, beta_backoff, warmup_epochs: the schedule of the EBOPs weight beta
+                    (``l1tagger.qat.hgq.BetaSchedule``)
+    lr_frac, lr_bits: AdamW learning rates of the fractional bits f and of the activation widths
+    """
+
+    target_ebops: float
+    weight_bits: int = 10
+    weight_frac: int = 7
+    init_frac: float = 6.0
+    granularity: str = "weight"
+    act_trainable: bool = True
+    act_min_bits: int = 3
+    act_max_bits: int = 8
+    beta0: float = 1e-2
+    beta_max: float = 10.0
+    beta_growth: float = 2.0
+    beta_backoff: float = 1.0
+    warmup_epochs: int = 0
+    lr_frac: float = 0.1
+    lr_bits: float = 0.1
+
+    @property
+    def weight_spec(self) -> QuantSpec:
+        """The container grid as a weight QuantSpec (constant scale 2^-weight_frac, weight_bits wide)."""
+        return QuantSpec(HGQ_WEIGHT_QUANTIZER, self.weight_bits, self.weight_frac)
+
+    @property
+    def act_widths(self) -> tuple[int, int] | None:
+        """(min, max) of trainable activation widths, or None when activation widths are fixed."""
+        return (self.act_min_bits, self.act_max_bits) if self.act_trainable else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_ebops": self.target_ebops,
+            "weight": {"bits": self.weight_bits, "frac": self.weight_frac, "init_frac": self.init_frac,
+                       "granularity": self.granularity},
+            "act": {"trainable": self.act_trainable, "min_bits": self.act_min_bits, "max_bits": self.act_max_bits},
+            "schedule": {"beta0": self.beta0, "beta_max": self.beta_max, "growth": self.beta_growth,
+                         "backoff": self.beta_backoff, "warmup_epochs": self.warmup_epochs},
+            "lr": {"frac": self.lr_frac, "bits": self.lr_bits},
+        }
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A parsed, validated quantization recipe (see the module docstring for the YAML form)."""
@@ -154,6 +237,7 @@ class Recipe:
     overrides: dict[str, Override] = field(default_factory=dict)
     description: str = ""
     source: str | None = None
+    hgq: HGQConfig | None = None
 
     @property
     def act_rounding_mode(self) -> str:
@@ -183,6 +267,8 @@ class Recipe:
                 if (v := getattr(o, k)) is not None}
             for n, o in self.overrides.items()
         }
+        if self.hgq is not None:
+            out["hgq"] = self.hgq.to_dict()
         return out
 
 
@@ -193,6 +279,14 @@ def _int(value, where: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"recipe field {where!r} = {value} is impossible: allowed range [{lo}, {hi}]")
     return value
+
+
+def _number(value, where: str, lo: float, hi: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"recipe field {where!r} must be a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"recipe field {where!r} = {value} is impossible: allowed range [{lo}, {hi}]")
+    return float(value)
 
 
 def _mapping(value, where: str) -> dict:
@@ -270,6 +364,62 @@ def _check_output(d, where: str) -> dict:
     return dict(d)
 
 
+_HGQ_SECTIONS = {
+    "weight": ("bits", "frac", "init_frac", "granularity"),
+    "act": ("trainable", "min_bits", "max_bits"),
+    "schedule": ("beta0", "beta_max", "growth", "backoff", "warmup_epochs"),
+    "lr": ("frac", "bits"),
+}
+
+
+def parse_hgq(d, where: str = "hgq") -> HGQConfig:
+    """Validate the ``hgq:`` section (every error names the field, e.g. ``hgq.weight.init_frac``)."""
+    d = _mapping(d, where)
+    _check_keys(d, ("target_ebops",) + tuple(_HGQ_SECTIONS), where)
+    if "target_ebops" not in d:
+        raise ConfigError(f"recipe field '{where}.target_ebops' is missing")
+    sec = {}
+    for name, keys in _HGQ_SECTIONS.items():
+        sec[name] = _mapping(d.get(name, {}), f"{where}.{name}")
+        _check_keys(sec[name], keys, f"{where}.{name}")
+    b = HGQConfig(target_ebops=1.0)  # defaults
+    w, a, s, lr = sec["weight"], sec["act"], sec["schedule"], sec["lr"]
+    bits = _int(w.get("bits", b.weight_bits), f"{where}.weight.bits", *HGQ_WEIGHT_BITS)
+    frac = _int(w.get("frac", b.weight_frac), f"{where}.weight.frac", -16, 32)
+    init = _number(w.get("init_frac", b.init_frac), f"{where}.weight.init_frac", frac - bits, frac)
+    gran = w.get("granularity", b.granularity)
+    if gran not in HGQ_GRANULARITIES:
+        raise ConfigError(f"recipe field '{where}.weight.granularity' = {gran!r}; choose one of {HGQ_GRANULARITIES}")
+    trainable = a.get("trainable", b.act_trainable)
+    if not isinstance(trainable, bool):
+        raise ConfigError(f"recipe field '{where}.act.trainable' must be true or false, got {trainable!r}")
+    amin = _int(a.get("min_bits", b.act_min_bits), f"{where}.act.min_bits", *HGQ_ACT_BITS)
+    amax = _int(a.get("max_bits", b.act_max_bits), f"{where}.act.max_bits", amin, HGQ_ACT_BITS[1])
+    beta0 = _number(s.get("beta0", b.beta0), f"{where}.schedule.beta0", 0.0)
+    return HGQConfig(
+        target_ebops=_number(d["target_ebops"], f"{where}.target_ebops", 1.0),
+        weight_bits=bits, weight_frac=frac, init_frac=init, granularity=gran,
+        act_trainable=trainable, act_min_bits=amin, act_max_bits=amax,
+        beta0=beta0,
+        beta_max=_number(s.get("beta_max", max(b.beta_max, beta0)), f"{where}.schedule.beta_max", beta0),
+        beta_growth=_number(s.get("growth", b.beta_growth), f"{where}.schedule.growth", 1.0),
+        beta_backoff=_number(s.get("backoff", b.beta_backoff), f"{where}.schedule.backoff", 1.0),
+        warmup_epochs=_int(s.get("warmup_epochs", b.warmup_epochs), f"{where}.schedule.warmup_epochs", 0, 10**6),
+        lr_frac=_number(lr.get("frac", b.lr_frac), f"{where}.lr.frac", 1e-12),
+        lr_bits=_number(lr.get("bits", b.lr_bits), f"{where}.lr.bits", 1e-12),
+    )
+
+
+def check_hgq_widths(spec: QuantSpec, hgq: HGQConfig | None, where: str) -> None:
+    """ConfigError when an activation spec with a trainable width starts outside ``hgq.act`` [min_bits, max_bits]."""
+    widths = hgq.act_widths if hgq is not None else None
+    if widths is None or spec.frac is not None or spec.family not in ("act", "uact"):
+        return
+    if not widths[0] <= spec.bits <= widths[1]:
+        raise ConfigError(f"recipe field '{where}.bits' = {spec.bits} is outside the trainable range "
+                          f"hgq.act [min_bits, max_bits] = [{widths[0]}, {widths[1]}]")
+
+
 def resolve_output(recipe: "Recipe", layer: str, kind: str) -> QuantSpec:
     """The output quantizer of ``layer`` (of ``kind``): the kind's spec with the layer's override applied."""
     base = recipe.kinds[kind]
@@ -282,7 +432,7 @@ def resolve_output(recipe: "Recipe", layer: str, kind: str) -> QuantSpec:
 def parse_recipe(data: dict, source: str | None = None) -> Recipe:
     """Validate a recipe mapping (as loaded by yaml.safe_load)."""
     data = _mapping(data, "<recipe>")
-    _check_keys(data, ("name", "description", "rounding", "softmax", "overrides") + KINDS, "")
+    _check_keys(data, ("name", "description", "rounding", "softmax", "overrides", "hgq") + KINDS, "")
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError("recipe field 'name' must be a non-empty string")
@@ -291,11 +441,22 @@ def parse_recipe(data: dict, source: str | None = None) -> Recipe:
         hint = " (Brevitas has no half-up rounding for activations; half_up is allowed in softmax.rounding)" \
             if rounding == "half_up" else ""
         raise ConfigError(f"recipe field 'rounding' = {rounding!r}; choose one of {sorted(ACT_ROUNDING)}{hint}")
+    hgq = parse_hgq(data["hgq"]) if "hgq" in data else None
     kinds = {}
     for kind in KINDS:
+        if kind == "weight" and hgq is not None and kind not in data:
+            kinds[kind] = hgq.weight_spec  # the HGQ container grid
+            continue
         if kind not in data:
             raise ConfigError(f"recipe field {kind!r} is missing")
         kinds[kind] = _parse_quant(data[kind], kind, kind)
+        check_hgq_widths(kinds[kind], hgq, kind)
+    if hgq is not None:
+        w, c = kinds["weight"], hgq.weight_spec
+        for f in ("bits", "frac"):
+            if getattr(w, f) != getattr(c, f):
+                raise ConfigError(f"recipe field 'weight.{f}' = {getattr(w, f)} differs from the HGQ container "
+                                  f"hgq.weight.{f} = {getattr(c, f)} (omit 'weight' to use the container)")
     if kinds["input"].frac is None:
         raise ConfigError("recipe field 'input.frac' is required: inputs are quantized in preprocessing to a fixed grid")
     softmax = _parse_softmax(data.get("softmax", {}), "softmax")
@@ -314,7 +475,7 @@ def parse_recipe(data: dict, source: str | None = None) -> Recipe:
     if not isinstance(desc, str):
         raise ConfigError("recipe field 'description' must be a string")
     return Recipe(name=name, rounding=rounding, kinds=kinds, softmax=softmax, overrides=overrides,
-                  description=desc, source=source)
+                  description=desc, source=source, hgq=hgq)
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -14,7 +14,7 @@ from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 RENDERERS = {"md": ("report.md", render_markdown), "html": ("report.html", render_html)}
 
 
-def write_report(run_dir, budget="cms_phase2_tmux6_360mhz", fmt="md", project_dir=None, out_dir=None) -> dict:
+def write_report(run_dir, budget=schema.DEFAULT_BUDGET, fmt="md", project_dir=None, out_dir=None) -> dict:
     """Write the page; returns {"json": path, "page": path, "report": dict}."""
     from tqdm import tqdm
 

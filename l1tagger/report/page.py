@@ -159,6 +159,32 @@ def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
     }
 
 
+def overall_verdict(report: dict) -> tuple[str, list[str]]:
+    """(verdict, reasons): "fail" when the budget table fails or any bit-exactness check (C simulation, RTL
+    interpreter, Verilator co-simulation) found a difference; "pass" when the budget table passes and the C
+    simulation is bit-exact; "not run" otherwise (a missing check is never taken as passed)."""
+    reasons = []
+    for r in report["budget_table"]:
+        if r["status"] == "fail":
+            reasons.append(f"{r['quantity']} {_fmt(r['value'])} {r['unit']} over the budget {_fmt(r['budget'])} "
+                           f"({r['source']})")
+    be = report["bit_exact"]
+    if isinstance(be, dict) and not be["bit_exact"]:
+        reasons.append(f"C simulation {be['summary']}")
+    rr = report.get("rtl_route")
+    for key, label in (("interp", "RTL (da4ml interpreter)"), ("cosim", "RTL (Verilator co-simulation)")):
+        c = rr.get(key) if isinstance(rr, dict) else None
+        if isinstance(c, dict) and not c.get("bit_exact"):
+            reasons.append(f"{label} not bit-exact: {c.get('n_mismatches')} of {c.get('n_values')} values differ")
+    if reasons:
+        return "fail", reasons
+    if report["budget_verdict"] == "pass" and isinstance(be, dict):
+        return "pass", []
+    missing = ([] if isinstance(be, dict) else ["C simulation not run"]) + \
+        ([] if report["budget_verdict"] == "pass" else ["budget not evaluated"])
+    return "not run", missing
+
+
 def _best_accuracy(model) -> tuple[float | None, str | None]:
     for stage in ("firmware", "qat", "float"):
         acc = (model.metrics.get(stage) or {}).get("accuracy")
@@ -187,7 +213,8 @@ def build_report(inputs: ReportInputs) -> dict:
         report["bit_exact"] = "not run"
         report["rtl_route"] = "not run"
         report["budget_table"] = budget_table({}, budget)
-        report["verdict"] = "not run"
+        report["budget_verdict"] = report["verdict"] = "not run"
+        report["verdict_reasons"] = ["no model found"]
         report["comparison"] = {"published": ANCHORS, "ours": []}
         report["pareto"] = []
         return report
@@ -209,13 +236,20 @@ def build_report(inputs: ReportInputs) -> dict:
         report["bit_exact"] = "not run"
     else:
         c = main.csim
-        report["bit_exact"] = {k: c.get(k) for k in ("bit_exact", "n_jets", "n_mismatch", "first_mismatch_layer")}
+        report["bit_exact"] = {
+            "bit_exact": c.bit_exact, "n_jets": c.n_jets, "mismatching_values": c.mismatching_values,
+            "mismatching_jets": c.mismatching_jets, "n_output_values": c.n_output_values,
+            "first_mismatch_layer": c.first_mismatch_layer or (c.first_mismatch or {}).get("layer"),
+            "layers_compared": c.layers_compared, "firmware": c.firmware,
+            "summary": c.summary(), "project": main.project,
+        }
     report["rtl_route"] = rtl_route(main.rtl, budget)
     hw = _hardware_numbers(main, est)
     report["hardware"] = {k: {"value": v[0], "source": v[1]} for k, v in hw.items()}
     report["budget_table"] = budget_table(hw, budget)
     statuses = [r["status"] for r in report["budget_table"] if r["status"] in ("pass", "fail")]
-    report["verdict"] = "fail" if "fail" in statuses else ("pass" if statuses else "not run")
+    report["budget_verdict"] = "fail" if "fail" in statuses else ("pass" if statuses else "not run")
+    report["verdict"], report["verdict_reasons"] = overall_verdict(report)
     report["estimate"] = ({"rules": est["rules"], "mapping": est["mapping"], "total": est["total"],
                            "layers": est["layers"], "clock_MHz": est["clock_MHz"]} if est else "not run")
     ours = []
@@ -291,8 +325,7 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
     if be == "not run":
         rows = [["C simulation vs QONNX reference", "not run"]]
     else:
-        verdict = "bit-exact" if be.get("bit_exact") else f"MISMATCH (first layer: {be.get('first_mismatch_layer')})"
-        rows = [["C simulation vs QONNX reference", f"{verdict}: {be.get('n_mismatch')} of {be.get('n_jets')} jets differ"]]
+        rows = [["C simulation vs QONNX reference", be["summary"]]]
     rr = report.get("rtl_route", "not run")
     checks = (("cosim", "RTL (da4ml Verilog) Verilator co-simulation vs QONNX reference", "verilator {verilator}"),
               ("interp", "RTL logic in da4ml's C++ interpreter vs QONNX reference", "not a simulation of the Verilog"))
@@ -312,7 +345,7 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
         margin = "—" if r["margin"] is None else f"{_fmt(r['margin'])} ({r['margin_pct']:+.1f} %)" \
             if r["margin_pct"] is not None else _fmt(r["margin"])
         rows.append([r["quantity"], val, r["unit"], _fmt(r["budget"]), margin, r["status"], r["source"]])
-    out.append((f"Latency, II and resources vs budget — verdict: {report['verdict'].upper()}",
+    out.append((f"Latency, II and resources vs budget — verdict: {report['budget_verdict'].upper()}",
                 ["quantity", "value", "unit", "budget", "margin", "status", "source"], rows,
                 "source 'estimate' = l1tagger.report.estimates rules (listed below); 'vitis_hls'/'vivado'/'yosys' = "
                 "parsed synthesis report, which replaces the estimate where present."))
@@ -353,10 +386,15 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
     return out
 
 
+def _reasons(report: dict) -> str:
+    reasons = report.get("verdict_reasons") or []
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
 def render_markdown(report: dict) -> str:
     m = report.get("model") or {}
     lines = [f"# l1tagger report: {m.get('name', 'no model found')}", "",
-             f"Budget `{report['budget']['name']}`; verdict **{report['verdict']}**.", ""]
+             f"Budget `{report['budget']['name']}`; verdict **{report['verdict']}**{_reasons(report)}.", ""]
     for title, head, rows, note in _sections(report):
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
@@ -376,7 +414,8 @@ def render_html(report: dict) -> str:
              "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 6px}.pass{background:#dfd}.fail{background:#fdd}</style></head><body>",
              f"<h1>l1tagger report: {e(str(m.get('name', 'no model found')))}</h1>",
-             f"<p>Budget <code>{e(report['budget']['name'])}</code>; verdict <b>{e(report['verdict'])}</b>.</p>"]
+             f"<p>Budget <code>{e(report['budget']['name'])}</code>; verdict <b>{e(report['verdict'])}</b>"
+             f"{e(_reasons(report))}.</p>"]
     for title, head, rows, note in _sections(report):
         parts.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
         for r in rows:

@@ -2,11 +2,11 @@
 
     RUN_DIR/
       model.json               {"name", "attention", "recipe", "dataset", "n_particles"}   (description of the model)
+      project.json             {"project": path} the HLS project of the run (written by `l1tagger run`); the report
+                                 takes the project's files from there unless --project names one
       metrics/float.json       physics metrics of the float model   (l1tagger.training.metrics format:
       metrics/qat.json           accuracy, auc_macro, auc_per_class, rejection{class: {rej50, rej99}},
       metrics/firmware.json      roc_curves{class: {signal_efficiency, background_efficiency}})
-      csim/result.json         bit-exactness of the C simulation: {"n_jets", "n_mismatch", "bit_exact",
-                                 "first_mismatch_layer"} (also looked for in PROJECT/csim/result.json)
       model.onnx               the cleaned QONNX graph (or any single *.onnx): input of the estimate
       synthesis/<source>.json  parsed synthesis numbers (SynthesisReport.to_dict()), source in
                                  vitis_hls | vivado | yosys (also PROJECT/reports/<source>.json from `l1tagger build`)
@@ -14,9 +14,12 @@
                                  LUT estimate, Verilator co-simulation verdict, Yosys counts (also looked for in
                                  PROJECT/rtl/rtl_summary.json). A second implementation of the same graph, shown
                                  beside the hls4ml numbers, never mixed into them.
+    PROJECT/
+      csim/result.json         the C-simulation result (l1tagger.verify.csim_result, written by `l1tagger csim` and
+                                 the pipeline's csim step): the bit-exactness verdict, read only from there
 
 A directory whose sub-directories contain ``metrics/`` is a collection: each such sub-directory is one model in
-the Pareto plot.
+the Pareto plot (its project found through its own project.json).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from l1tagger.errors import ConfigError
+from l1tagger.verify import csim_result
+
+#: the budget of `l1tagger report`, `l1tagger run` and the default clock of `l1tagger convert`
+DEFAULT_BUDGET = "cms_phase2_tmux6_360mhz"
+#: in a run directory: {"project": the resolved HLS project path of the run}
+PROJECT_MARKER = "project.json"
 
 METRIC_STAGES = ("float", "qat", "firmware")
 SYNTH_SOURCES = ("vivado", "vitis_hls", "yosys")  # priority order for resources
@@ -39,7 +48,8 @@ class ModelInputs:
     path: str
     info: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)  # stage -> metrics dict
-    csim: dict | None = None
+    csim: csim_result.CsimRecord | None = None  # PROJECT/csim/result.json
+    project: str | None = None  # the HLS project the csim / reports / rtl numbers came from
     onnx_path: str | None = None
     synthesis: dict = field(default_factory=dict)  # source -> SynthesisReport dict
     rtl: dict | None = None  # rtl_summary.json of the open RTL route (l1tagger.rtl.flow)
@@ -57,6 +67,16 @@ def _read_json(path: Path) -> dict | None:
     return data
 
 
+def project_of(run_dir: Path) -> Path | None:
+    """The HLS project a run directory names in its project.json, None without one."""
+    marker = _read_json(Path(run_dir) / PROJECT_MARKER)
+    if marker is None:
+        return None
+    if not isinstance(marker.get("project"), str):
+        raise ConfigError(f"{Path(run_dir) / PROJECT_MARKER}: expected {{\"project\": path}}")
+    return Path(marker["project"])
+
+
 def read_model_dir(d: Path, project_dir: Path | None = None) -> ModelInputs:
     d = Path(d)
     info = _read_json(d / "model.json") or {}
@@ -65,9 +85,13 @@ def read_model_dir(d: Path, project_dir: Path | None = None) -> ModelInputs:
         data = _read_json(d / "metrics" / f"{stage}.json")
         if data is not None:
             m.metrics[stage] = data
-    places = [d] + ([Path(project_dir)] if project_dir else [])
-    for p in places:
-        m.csim = m.csim or _read_json(p / "csim" / "result.json")
+    project = Path(project_dir) if project_dir else project_of(d)
+    if project_dir and not project.is_dir():
+        raise ConfigError(f"--project {project}: no such HLS project directory")
+    if project is not None and project.is_dir():  # a run's project removed since shows as "not run"
+        m.project = str(project)
+        m.csim = csim_result.read(project)
+    for p in [d] + ([Path(m.project)] if m.project else []):
         m.rtl = m.rtl or _read_json(p / "rtl" / "rtl_summary.json")
         for src in SYNTH_SOURCES:
             for sub in ("synthesis", "reports"):
