@@ -171,7 +171,10 @@ def test_override_width_outside_the_trainable_range_names_the_layer():
 def test_accumulators_stay_below_2_24_lsb():
     from l1tagger.export.examples import example_model
 
-    _, q, _ = example_model("full", RECIPES / "hgq.yaml")
+    from l1tagger.export.examples import tiny_config, toy_inputs
+
+    inputs = toy_inputs(tiny_config("full"), 64)
+    _, q, _ = example_model("full", RECIPES / "hgq.yaml", inputs)
     hgq.attach_hgq(q, load_recipe("hgq").hgq)
     bounds = hgq.check_accumulators(q, act_max_bits=8)
     assert len(bounds) == 21 and max(bounds.values()) < hgq.ACC_EXACT_BITS
@@ -179,7 +182,7 @@ def test_accumulators_stay_below_2_24_lsb():
     d = _hgq_data()
     d["hgq"]["weight"].update(bits=12, frac=9)
     d["hgq"]["act"].update(max_bits=12)
-    _, wide, _ = example_model("full", parse_recipe(d))
+    _, wide, _ = example_model("full", parse_recipe(d), inputs)
     with pytest.raises(ConfigError, match="layer .*2\\^24"):
         hgq.check_accumulators(wide, act_max_bits=12)
 
@@ -225,7 +228,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     from l1tagger.qat.finetune import QATConfig, load_qat_checkpoint, qat_checkpoint, qat_finetune
     from l1tagger.training import TrainConfig, train
 
-    tr, va = jets.subset(np.arange(200)), jets.subset(np.arange(200, 400))
+    tr, va, bench = jets.subset(np.arange(128)), jets.subset(np.arange(128, 228)), jets.subset(np.arange(200, 400))
     mc = ModelConfig(n_particles=8, features="l1", n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
                      head_dim=8, pair_hidden=4, attention=attention, linformer_k=4, topk_k=3)
     ck = train(TrainConfig(model=mc, epochs=1, batch_size=64, lr=5e-3), tr, va, tmp_path / "float", progress=False)
@@ -239,7 +242,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     assert "hgq" in res.summary() and not hgq.is_hgq(res.model)  # baked: plain constants
 
     q = res.model.eval()
-    feed = testbench_feed(q, va)
+    feed = testbench_feed(q, bench)
     w = export_qonnx_model(q, tuple(torch.as_tensor(v[:1]) for v in feed.values()), tmp_path / "m.onnx")
     check = crosscheck(q, w, feed)
     assert check.n_jets == 200 and check.ok, check.first_mismatch
@@ -248,6 +251,8 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     weights = [v for v in widths.values() if v["bits"] == res.recipe.hgq.weight_bits and v["frac"] == 7]
     model_bits = sum(int(hgq.weight_bits(m).sum()) for _, m in hgq.quant_linears(q))
     assert sum(int(v["widths"].sum()) for v in weights) == model_bits
+    if attention != "full":
+        return
     # the saved QAT checkpoint (recipe with its hgq section) rebuilds the same model
     torch.save(qat_checkpoint(res, QATConfig(epochs=1)), tmp_path / "qat.pt")
     again = load_qat_checkpoint(tmp_path / "qat.pt")

@@ -1,7 +1,6 @@
 """The report page on hand-written run directories: build_report, renderers, and `l1tagger report`."""
 
 import json
-import shutil
 from pathlib import Path
 
 import onnx

@@ -272,6 +272,7 @@ def plot(rows: list[dict], fronts: dict, eff: float, png: Path) -> str | None:
             ax.set_ylabel(METRICS[m] + (f" at eps_S = {eff:g} (geo. mean)" if m == "rejection" else ""))
             if m == "rejection":
                 ax.set_yscale("log")
+            ax.tick_params(axis="x", labelrotation=30)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6)
     fig.tight_layout()

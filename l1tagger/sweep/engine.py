@@ -214,13 +214,12 @@ def run_sweep(spec, dry_run: bool = False, log: Callable[[str], None] = print) -
             "points": [{"name": p.name, "origin": p.origin, "overrides": p.overrides,
                         "config": str(spec.config_path(p))} for p in spec.points]})
         results: dict[str, dict] = {}
-        bar = progress(total=len(todo), desc=f"sweep {spec.name}", unit="point")
+        bar = progress(total=len(todo), desc=f"sweep {spec.name}", unit="point", disable=not todo)
         by_name = {p.name: p for p in todo}
 
         def on_done(res: dict) -> None:
             results[res["name"]] = res
             p = by_name[res["name"]]
-            bar.update(1)
             rc = res.get("returncode")
             if rc == 0:
                 row = collect.point_row(p, p.config, res, spec.signal_efficiency)
@@ -231,6 +230,7 @@ def run_sweep(spec, dry_run: bool = False, log: Callable[[str], None] = print) -
                 why = {3: "not bit-exact", 130: "interrupted"}.get(rc, res.get("error") or "error")
                 what = f"FAILED (exit {rc}: {why}); log {res.get('log') or spec.logs_dir / (p.name + '.log')}"
             write(f"[{len(results)}/{len(todo)}] point {p.name} ({p.describe()}): {what}")
+            bar.update(1)
 
         try:
             if todo:

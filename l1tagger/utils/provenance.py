@@ -74,10 +74,10 @@ def git_state(path: str | Path | None = None) -> dict:
 def command_line(argv: Sequence[str] | None = None) -> str:
     """The command as a shell line (``python`` in front of a script path; ``l1tagger`` for the console script)."""
     argv = list(sys.argv if argv is None else argv)
-    if argv and argv[0].endswith(".py"):
-        argv = ["python", *argv]
-    elif argv and Path(argv[0]).name in ("l1tagger", "cli.py", "__main__.py"):
+    if argv and Path(argv[0]).name in ("l1tagger", "cli.py") and Path(argv[0]).parent.name != "benchmarks":
         argv = ["l1tagger", *argv[1:]]
+    elif argv and argv[0].endswith(".py"):
+        argv = ["python", *argv]
     return shlex.join(argv)
 
 
