@@ -7,9 +7,12 @@ rings under Delta-R ordering, log blocks under pT ordering), top-k (k = 1, 2, 4)
 with the same widths (LayerNorm + GELU + class-token blocks: what the L1 simplifications cost). Each at
 N = 16 and 32 on the generated 5-class (hls4ml5) and 10-class (jetclass10) sets.
 
-Data: ``<data-dir>/<class_set>_<n_per_class>.h5``; generated with ``l1tagger.data.generate`` if missing.
-Split 60/20/20 (train / validation for checkpoint selection / test for the numbers reported).
-Results: benchmarks/results/models.json and models.md (or --tag to write models_<tag>.*).
+Data: ``<data-dir>/<class_set>_<n_per_class>.h5`` (default data dir: <tmp>/l1tagger-bench/data, outside the
+checkout, shared with bench_qat.py); generated with ``l1tagger.data.generate`` if missing. Split 60/20/20 (train /
+validation for checkpoint selection / test for the numbers reported; every row has n_train and n_test).
+Results: <--out>/models.json and models.md (default benchmarks/results/; --tag writes models_<tag>.*). One row per
+full config (class set, N, variant, data size, epochs, widths, seed, ...): a rerun with other settings adds rows,
+the same settings replace theirs; every row records the command, the commit and the package versions.
 
 Small run (2 CPU cores, minutes):   python benchmarks/bench_models.py --n-per-class 300 --epochs 8
 Big run (GPU machine):              python benchmarks/bench_models.py --n-per-class 20000 --epochs 30 \
@@ -36,6 +39,14 @@ from l1tagger.models import ModelConfig, count_macs  # noqa: E402
 from l1tagger.training import TrainConfig, build_inputs, evaluate, load_checkpoint, train  # noqa: E402
 from l1tagger.data.dataset import split_indices  # noqa: E402
 from l1tagger.utils.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
+from l1tagger.utils.provenance import config_key, merge_rows, provenance, read_rows  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+#: generated datasets of this benchmark and bench_qat.py (outside the checkout)
+DATA_DIR = Path(tempfile.gettempdir()) / "l1tagger-bench" / "data"
+#: the options that make a row's config (besides class set, N and variant); the others say where things go
+CONFIG_ARGS = ("n_per_class", "epochs", "batch_size", "lr", "d_model", "n_heads", "n_blocks", "features", "device",
+               "seed")
 
 
 def variants(full: bool) -> list[tuple[str, dict]]:
@@ -112,14 +123,25 @@ def install_orders(subsets: dict[int, tuple]) -> None:
     inputs.particle_order = lookup
 
 
-def write_results(rows, meta, suffix: str) -> Path:
-    out = ROOT / "benchmarks" / "results"
-    atomic_write_json(out / f"models{suffix}.json", {"meta": meta, "rows": rows})
+def write_results(rows, meta, suffix: str, out: Path = RESULTS, log=print) -> Path:
+    """Add ``rows`` to ``out/models<suffix>.json`` (rows of other configs are kept) and rewrite the markdown."""
+    path = out / f"models{suffix}.json"
+    old = read_rows(path)
+    if path.is_file() and "meta" in json.loads(path.read_text()):  # rows from before each row had its config
+        legacy = json.loads(path.read_text())["meta"]
+        old = [r if "config" in r or "legacy_meta" in r else {**r, "legacy_meta": legacy} for r in old]
+    rows = merge_rows(old, rows, str(path), log)
+    atomic_write_json(path, {"meta": meta, "rows": rows})
     atomic_write_text(out / f"models{suffix}.md", to_markdown(rows, meta))
-    return out / f"models{suffix}.json"
+    return path
 
 
-def merge(paths: list[str], suffix: str) -> int:
+def row_config(args, cs: str, N: int, name: str, kind: str) -> dict:
+    return {"class_set": cs, "N": N, "variant": name, "model_kind": kind, "extended": args.extended,
+            **{k: getattr(args, k) for k in CONFIG_ARGS}}
+
+
+def merge(paths: list[str], suffix: str, out: Path = RESULTS) -> int:
     """Combine result files of partial runs (e.g. one per class set and N on a many-core machine)."""
     rows, metas = [], []
     for p in paths:
@@ -129,7 +151,10 @@ def merge(paths: list[str], suffix: str) -> int:
     meta = dict(metas[0])
     meta["merged_from"] = [str(p) for p in paths]
     meta["seconds"] = max(m["seconds"] for m in metas)
-    print(f"wrote {write_results(rows, meta, suffix)}")
+    keyed = [r for r in rows if "config_key" in r]
+    if len(keyed) < len(rows):
+        print(f"{len(rows) - len(keyed)} row(s) without a config (written before rows had one) are not merged")
+    print(f"wrote {write_results(keyed, meta, suffix, out)}")
     return 0
 
 
@@ -162,7 +187,8 @@ def main() -> int:
     ap.add_argument("--features", default="kin")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--data-dir", default=str(ROOT / "data"))
+    ap.add_argument("--data-dir", default=str(DATA_DIR), help="generated datasets (default %(default)s)")
+    ap.add_argument("--out", default=str(RESULTS), help="where models[_<tag>].json / .md go (default %(default)s)")
     ap.add_argument("--workers", type=int, default=1, help="generator processes if data must be generated")
     ap.add_argument("--generate-only", action="store_true", help="make the datasets and exit")
     ap.add_argument("--only", nargs="*", help="run only variants whose name contains one of these strings")
@@ -173,9 +199,9 @@ def main() -> int:
     args = ap.parse_args()
     suffix = f"_{args.tag}" if args.tag else ""
     if args.merge:
-        return merge(args.merge, suffix)
+        return merge(args.merge, suffix, Path(args.out))
     torch.set_num_threads(1)
-
+    prov = provenance()
     rows = []
     t_start = time.time()
     for cs in args.class_sets:
@@ -223,16 +249,18 @@ def main() -> int:
                        "params": int(sum(p.numel() for p in model.parameters())),
                        "cpu_jets_per_s": jps, "train_seconds": t_train,
                        "n_train": len(tr), "n_test": len(te), "model_config": mc.to_dict()}
+                config = row_config(args, cs, N, name, kind)
+                row.update(config=config, config_key=config_key(config), provenance=prov)
                 rows.append(row)
                 meta = run_meta(args, t_start)
-                write_results(rows, meta, suffix)  # after every row: a cut-off run keeps what it finished
+                write_results([row], meta, suffix, Path(args.out))  # after every row: a cut-off run keeps it
                 print(f"{cs:10s} N={N:2d} {name:36s} acc {row['accuracy']:.3f} auc {row['auc_macro']:.3f} "
                       f"rej50 {row['rej50_geomean'] or float('nan'):7.1f} MACs {row['macs_per_jet'] or 0:8d} "
                       f"{jps:9.0f} jets/s  ({t_train:.0f} s)", flush=True)
 
     if args.generate_only:
         return 0
-    print(f"wrote {write_results(rows, run_meta(args, t_start), suffix)} and .md")
+    print(f"wrote {len(rows)} row(s) to {Path(args.out) / f'models{suffix}.json'} and .md")
     return 0
 
 
@@ -247,18 +275,34 @@ def run_meta(args, t_start) -> dict:
                     "L1 variants only); jets/s = float forward on the CPU, 1 thread, batch 256"}
 
 
+def settings(r: dict) -> dict:
+    """The run settings of a row: its config, or the file-wide args of a row written before rows had one."""
+    return r.get("config") or (r.get("legacy_meta") or {}).get("args") or {}
+
+
 def to_markdown(rows, meta) -> str:
-    a = meta["args"]
-    lines = [f"# Float tagger benchmark ({a['n_per_class']} jets/class, {a['epochs']} epochs, d_model {a['d_model']}, "
-             f"{a['n_heads']} heads, {a['n_blocks']} block(s), features '{a['features']}')", "", meta["note"], "",
-             "| class set | N | variant | accuracy | macro AUC | rej50 (geo. mean) | MACs/jet | params | CPU jets/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# Float tagger benchmark", "", meta["note"], "",
+             "Settings per row: jets/class, epochs, d_model / heads / blocks, features, seed; each row's full config, "
+             "command, commit and package versions are in the JSON file.", ""]
+    groups: dict = {}
     for r in rows:
-        rej = f"{r['rej50_geomean']:.1f}" if r["rej50_geomean"] else "n/a"
-        macs = f"{r['macs_per_jet']:,}" if r["macs_per_jet"] else "—"
-        lines.append(f"| {r['class_set']} | {r['N']} | {r['variant']} | {r['accuracy']:.3f} | {r['auc_macro']:.3f} | "
-                     f"{rej} | {macs} | {r['params']:,} | {r['cpu_jets_per_s']:,.0f} |")
-    lines += ["", *claims(rows)]
+        a = settings(r)
+        head = (f"{a.get('n_per_class')} jets/class, {a.get('epochs')} epochs, d_model {a.get('d_model')}, "
+                f"{a.get('n_heads')} heads, {a.get('n_blocks')} block(s), features '{a.get('features')}', "
+                f"seed {a.get('seed')}")
+        groups.setdefault(head, []).append(r)
+    for head, group in groups.items():
+        lines += [f"## {head}", "",
+                  "| class set | N | variant | accuracy (test jets) | macro AUC | rej50 (geo. mean) | MACs/jet | "
+                  "params | CPU jets/s | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in group:
+            rej = f"{r['rej50_geomean']:.1f}" if r["rej50_geomean"] else "n/a"
+            macs = f"{r['macs_per_jet']:,}" if r["macs_per_jet"] else "—"
+            commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
+            lines.append(f"| {r['class_set']} | {r['N']} | {r['variant']} | {r['accuracy']:.3f} ({r['n_test']}) | "
+                         f"{r['auc_macro']:.3f} | {rej} | {macs} | {r['params']:,} | {r['cpu_jets_per_s']:,.0f} | "
+                         f"{commit} |")
+        lines += ["", *claims(group), ""]
     return "\n".join(lines) + "\n"
 
 

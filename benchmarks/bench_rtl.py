@@ -8,7 +8,11 @@ Models are the tiny random-init taggers of ``l1tagger.export.examples`` (d_model
 unless --no-pair-bias), exported with the floor recipe ``quantize/int8_floor.yaml`` (da4ml rounds only by truncation
 / half-up). k is the Linformer projection size or the top-k k. A Yosys run that exceeds --yosys-timeout is
 recorded as such (the da4ml estimate stays in the row).
-Results: benchmarks/results/rtl.json and rtl.md (rows are merged by key, so subsets can be run separately).
+Results: <--out>/rtl.json and rtl.md (default benchmarks/results/). Rows are keyed by their full config (attention,
+N, k, pair bias, recipe, latency cutoff, clock, co-simulation jets, Yosys): subsets can be run separately, a rerun
+with other settings adds a row, the same settings replace their row (said on stdout). Every row records the
+command, the commit and the package versions; exported graphs and RTL projects go to a temporary --work folder
+(removed) unless --work names one.
 Reference anchors (../shared/REFERENCE.md): HGQ2+da4ml Linformer N=16: 72.8 %, 246k LUT, 103 ns, II 1 (XCU250,
 post place-and-route); JEDI-linear N=32: 61.9k LUT, 33.1k FF, 60 ns (VU13P). Yosys counts are pre-place-and-route
 synthesis counts from an open tool, not comparable one-to-one with Vivado post-route numbers.
@@ -17,13 +21,20 @@ synthesis counts from an open tool, not comparable one-to-one with Vivado post-r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import tempfile
 import time
 from pathlib import Path
 
+from l1tagger.utils.provenance import add_rows, config_key, provenance
+
 RESULTS = Path(__file__).parent / "results"
+#: the recipe of every model here (da4ml rounds only by truncation / half-up)
+RECIPE = "int8_floor"
+#: toy jets of the co-simulation (l1tagger.export.examples.toy_inputs, seed 0)
+COSIM_JETS = 300
 
 
 def quantized_twin(cfg, recipe_path: Path, inputs: dict, seed: int = 0):
@@ -59,8 +70,8 @@ def bench_one(attention: str, n: int, k: int, yosys: bool, cosim: bool, cutoff: 
         cfg = dataclasses.replace(cfg, linformer_k=k)
     elif attention == "topk":
         cfg = dataclasses.replace(cfg, topk_k=k)
-    inputs = toy_inputs(cfg, 300)
-    qmodel = quantized_twin(cfg, Path(__file__).parents[1] / "quantize/int8_floor.yaml", inputs)
+    inputs = toy_inputs(cfg, COSIM_JETS)
+    qmodel = quantized_twin(cfg, Path(__file__).parents[1] / f"quantize/{RECIPE}.yaml", inputs)
     names = ("x", "mask", "pair") if pair_bias else ("x", "mask")
     feed = {kk: inputs[kk] for kk in names}
     tag = f"{attention}_n{n}_k{k}_{'U' if pair_bias else 'noU'}"
@@ -97,7 +108,12 @@ def bench_one(attention: str, n: int, k: int, yosys: bool, cosim: bool, cutoff: 
             row["yosys_status"] = s["yosys_status"]
     if "cosim" in s:
         row["cosim_bit_exact_jets"] = s["cosim"]["n_jets"] if s["cosim"]["bit_exact"] else 0
-    return row
+        row.update(cosim_bit_exact=s["cosim"]["bit_exact"], cosim_jets=s["cosim"]["n_jets"],
+                   cosim_jets_which=f"{s['cosim']['n_jets']} toy jets (l1tagger.export.examples.toy_inputs, seed 0)")
+    config = {"attention": attention, "n_particles": n, "k": row["k"], "pair_bias": pair_bias, "recipe": RECIPE,
+              "model": "l1tagger.export.examples.tiny_config", "init_seed": 0, "latency_cutoff": cutoff,
+              "clock_ns": clock_ns, "cosim_jets": min(1000, len(feed["x"])) if cosim else 0, "yosys": yosys}
+    return {**row, "config": config, "config_key": config_key(config), "provenance": provenance()}
 
 
 def calibrate_one(n: int, cutoff: float, clock_ns: float, workdir: Path, yosys_timeout: int = 3600) -> dict:
@@ -122,30 +138,38 @@ def calibrate_one(n: int, cutoff: float, clock_ns: float, workdir: Path, yosys_t
             "flow_s": round(time.time() - t, 1)}
 
 
-def write_results(rows: list[dict]) -> None:
+def calibration_row(row: dict, n: int, cutoff: float, clock_ns: float) -> dict:
+    config = {"calibration": "l1tagger.rtl.examples.tiny_attention(f=2, d=2)", "n_particles": n,
+              "latency_cutoff": cutoff, "clock_ns": clock_ns, "yosys": True}
+    return {**row, "config": config, "config_key": config_key(config), "provenance": provenance()}
+
+
+def write_results(rows: list[dict], out: Path = RESULTS) -> None:
     from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 
-    path = RESULTS / "rtl.json"
-    old = json.loads(path.read_text())["rows"] if path.is_file() else []
-    merged = {r["key"]: r for r in old}
-    merged.update({r["key"]: r for r in rows})
-    rows = sorted(merged.values(), key=lambda r: (not r.get("pair_bias", True), r["attention"], r["n_particles"],
-                                                  r["k"] or 0))
+    path = out / "rtl.json"
+    rows = sorted(add_rows(path, rows), key=lambda r: (not r.get("pair_bias", True), r["attention"],
+                                                       r["n_particles"], r["k"] or 0))
     atomic_write_json(path, {"benchmark": "rtl", "rows": rows,
                              "note": "tiny random-init taggers (d_model 8, 2 heads, 1 block; U = pair bias), "
-                                     "int8_floor recipe; latency_cycles = da4ml pipeline stages (II 1)"})
-    cols = ["key", "latency_cycles", "latency_ns", "ii", "da4ml_lut_estimate", "register_bits", "yosys_LUT",
-            "yosys_FF", "yosys_CARRY", "yosys_DSP", "yosys_s", "source", "cosim_bit_exact_jets"]
+                                     "int8_floor recipe; latency_cycles = da4ml pipeline stages (II 1); "
+                                     "cosim_bit_exact_jets = co-simulated toy jets if all bit-exact, else 0"})
+    cols = ["key", "latency_cutoff", "clock_ns", "latency_cycles", "latency_ns", "ii", "da4ml_lut_estimate",
+            "register_bits", "yosys_LUT", "yosys_FF", "yosys_CARRY", "yosys_DSP", "yosys_s", "source",
+            "cosim_bit_exact_jets", "commit"]
     lines = ["# RTL route (da4ml -> Verilog; Yosys synth_xilinx xcup)", "",
              "Tiny random-init taggers (d_model 8, 2 heads, 1 block; U = ParT pair bias computed by a pair MLP on "
              "chip from the pair-feature inputs), int8_floor recipe. Latency = da4ml pipeline stages at 2.78 ns "
              "(360 MHz), latency cutoff 8, II 1. Resource counts are labelled by source: `yosys` = Yosys "
              "synth_xilinx -family xcup cell counts (pre-place-and-route, an open synthesizer, products of two "
              "variables mapped to DSP48E2); `da4ml estimate` = da4ml's own cost model (LUT-equivalents, no DSPs). "
-             "Regenerate: `python benchmarks/bench_rtl.py [--yosys]` (rows are merged by key).", "",
+             "Regenerate: `python benchmarks/bench_rtl.py [--yosys]` (one row per full config; each row's command "
+             "and commit are in rtl.json; rows without a commit were written before it was recorded). "
+             "cosim_bit_exact_jets: toy jets co-simulated by Verilator, all bit-exact (0: a mismatch).", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+        commit = ((r.get("provenance") or {}).get("commit") or "")[:10]
+        lines.append("| " + " | ".join(commit if c == "commit" else str(r.get(c, "")) for c in cols) + " |")
     for r in rows:
         if r.get("note"):
             lines += ["", f"`{r['key']}`: {r['note']}."]
@@ -175,7 +199,7 @@ def write_results(rows: list[dict]) -> None:
               "| HGQ2+da4ml Linformer (XCU250) | 32 | 78.4 % | 267k | — | 0 | 140 ns, II 1 |",
               "| HGQ2+da4ml MHA (XCU250) | 32 | 77.0 % | 180k | — | — | 83 ns, II 1 |",
               "| JEDI-linear (VU13P) | 32 | 80.9 % | 61.9k | 33.1k | 0 | 60 ns (21 cycles), II 1 |"]
-    atomic_write_text(RESULTS / "rtl.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "rtl.md", "\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -188,28 +212,33 @@ def main(argv=None) -> int:
                    help="instead of the taggers: Yosys vs da4ml estimate on the hand-built attention graph at these N")
     p.add_argument("--yosys-timeout", type=int, default=3600, help="seconds per Yosys run before it is given up")
     p.add_argument("--yosys", action="store_true", help="run Yosys synthesis (slow: minutes per model)")
-    p.add_argument("--cosim", action="store_true", help="Verilator co-simulation on 300 toy jets (slow)")
+    p.add_argument("--cosim", action="store_true", help=f"Verilator co-simulation on {COSIM_JETS} toy jets (slow)")
     p.add_argument("--latency-cutoff", type=float, default=8.0)
     p.add_argument("--clock-ns", type=float, default=2.78)
+    p.add_argument("--out", default=str(RESULTS), help="where rtl.json / rtl.md go (default %(default)s)")
+    p.add_argument("--work", help="keep the exported graphs and RTL projects here (default: a temporary folder)")
     a = p.parse_args(argv)
+    out = Path(a.out)
     from l1tagger.utils.progress import progress, write
 
     jobs = [(att, n, k) for att in a.attention for n in a.n for k in (a.k if att != "full" else [0])]
     rows = []
-    if a.calibrate:
-        with tempfile.TemporaryDirectory() as tmp:
+    work = contextlib.nullcontext(a.work) if a.work else tempfile.TemporaryDirectory(prefix="l1t_bench_rtl_")
+    with work as tmp:
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        if a.calibrate:
             for n in progress(a.calibrate, desc="calibration", unit="model"):
-                row = calibrate_one(n, a.latency_cutoff, a.clock_ns, Path(tmp), a.yosys_timeout)
-                write_results([row])
-                write(json.dumps(row))
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
+                row = calibration_row(calibrate_one(n, a.latency_cutoff, a.clock_ns, Path(tmp), a.yosys_timeout), n,
+                                      a.latency_cutoff, a.clock_ns)
+                write_results([row], out)
+                write(json.dumps({k: v for k, v in row.items() if k != "provenance"}))
+            return 0
         for att, n, k in progress(jobs, desc="bench_rtl", unit="model"):
             row = bench_one(att, n, k, a.yosys, a.cosim, a.latency_cutoff, a.clock_ns, Path(tmp),
                             pair_bias=not a.no_pair_bias, yosys_timeout=a.yosys_timeout)
             rows.append(row)
-            write_results([row])
-            write(json.dumps(row))
+            write_results([row], out)
+            write(json.dumps({k: v for k, v in row.items() if k != "provenance"}))
     return 0
 
 

@@ -21,15 +21,20 @@ was seen in pretraining):
     python benchmarks/bench_vit.py --generate 1200 --seed 2 --tasks qcd_vs_top w_vs_z \
         --init-checkpoint runs/bench_vit/all/best.pt --finetune-blocks 1 --train-per-class 300 --name vit_finetune
 
-Writes benchmarks/results/<name>.json and <name>.md (and the interpret PNG/JSON under --work).
+Writes <--results>/<name>.json and <name>.md (default benchmarks/results/; the checkpoints and interpret PNG/JSON
+under --work, default <tmp>/l1tagger-bench/vit, outside the checkout). One row per full config (task, data and its
+jet counts, image, model, training settings, seed): a rerun with other settings adds rows, the same settings
+replace theirs; every row records the command, the commit and the package versions, and its train/test jets.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from l1tagger.data.jetset import JetSet  # noqa: E402
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+from l1tagger.utils.provenance import config_key, merge_rows, provenance, read_rows  # noqa: E402
 from l1tagger.vit import (InterpretConfig, JetImageConfig, ViTConfig, ViTTrainConfig, evaluate_vit,  # noqa: E402
                           interpret_vit, jet_images, train_vit, vit_macs)
 from l1tagger.training.metrics import auc  # noqa: E402
@@ -101,6 +107,17 @@ def load_data(args) -> JetSet:
     return load_jets(path)
 
 
+def previous_rows(path: Path) -> list[dict]:
+    """The rows of an earlier results file; rows from before each row had its config get the file-wide
+    description of their run (data, class counts, image, model, command) as ``legacy_meta``."""
+    rows = read_rows(path)
+    if not rows:
+        return rows
+    top = json.loads(path.read_text())
+    legacy = {k: top.get(k) for k in ("data", "class_counts", "image", "model", "machine", "command")}
+    return [r if "config" in r or "legacy_meta" in r else {**r, "legacy_meta": legacy} for r in rows]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="jet file any l1tagger reader loads")
@@ -122,14 +139,18 @@ def main(argv=None) -> int:
     p.add_argument("--init-checkpoint", default="", help="fine-tune from this local checkpoint (e.g. an 'all' best.pt)")
     p.add_argument("--finetune-blocks", type=int, default=-1, help="train only the last K blocks (+norm, head)")
     p.add_argument("--train-per-class", type=int, default=0, help="use at most N training jets per class (0 = all)")
-    p.add_argument("--work", default="runs/bench_vit", help="checkpoints and interpret outputs (runs/ is git-ignored)")
-    p.add_argument("--results", default="benchmarks/results", help="where vit.json / vit.md go")
+    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "l1tagger-bench" / "vit"),
+                   help="checkpoints and interpret outputs (default %(default)s)")
+    p.add_argument("--results", "--out", default=str(ROOT / "benchmarks" / "results"),
+                   help="where <name>.json / <name>.md go (default %(default)s)")
     p.add_argument("--name", default="vit", help="results file stem")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     jets = load_data(args)
+    data_label = jets.meta.get("note") or str(jets.meta.get("source_file", jets.meta.get("source")))
     image = JetImageConfig(size=args.size, centre="centroid", rotate=True, flip=True)
+    prov = provenance(["benchmarks/bench_vit.py", *(argv if argv is not None else sys.argv[1:])])
     rows = []
     for task in args.tasks:
         data = jets if task == "all" else select_task(jets, TASKS[task])
@@ -172,36 +193,48 @@ def main(argv=None) -> int:
             "attention_fraction_task": interp["tasks"].get(task),
             "interpret_dir": str(work / "interpret"),
         }
+        config = {"task": task, "data": data_label, "class_counts": jets.class_counts(), "n_train": len(tr),
+                  "n_val": len(va), "n_test": len(te), "image": dataclasses.asdict(image),
+                  "model": dataclasses.asdict(model_cfg),
+                  **{k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "threads", "seed", "init_checkpoint",
+                                                   "finetune_blocks", "train_per_class")}}
+        row.update(config=config, config_key=config_key(config), provenance=prov)
         rows.append(row)
         print(f"{task}: acc {row['accuracy']:.3f} auc {row['auc_macro']:.3f} "
               f"{row['cpu_jets_per_s_batch256']:.0f} jets/s", flush=True)
 
+    results = Path(args.results)
     out = {
         "benchmark": "jet-image ViT baseline (issue 8)",
-        "data": jets.meta.get("note") or str(jets.meta.get("source_file", jets.meta.get("source"))),
+        "data": data_label,
         "class_counts": jets.class_counts(),
         "image": dataclasses.asdict(image),
         "model": {"patch": args.patch, "dim": args.dim, "depth": args.depth, "heads": args.heads,
                   "mlp_dim": 2 * args.dim},
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "torch": torch.__version__, "threads": args.threads},
-        "command": "python benchmarks/bench_vit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "rows": rows,
+        "command": prov["command"],
+        "note": "data, class counts, image, model, machine and command above are those of the last run; every row "
+                "has its own config (with its jets) and provenance",
+        "rows": merge_rows(previous_rows(results / f"{args.name}.json"), rows, str(results / f"{args.name}.json")),
     }
-    results = Path(args.results)
     atomic_write_json(results / f"{args.name}.json", out)
     md = [f"# ViT baseline benchmark\n", f"Data: {out['data']} ({out['class_counts']}).  ",
           f"Image {args.size}x{args.size}, patch {args.patch}, dim {args.dim}, depth {args.depth}, "
           f"heads {args.heads}; torch threads {args.threads} on {platform.processor() or platform.machine()}.  ",
-          f"Command: `{out['command']}`\n",
-          "| task | train/test jets | accuracy | AUC (macro) | MACs/jet | params | CPU jets/s (b=1) | "
-          "CPU jets/s (b=256) | images/s | mass-proxy AUC |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        md.append(f"| {r['task']} | {r['n_train']}/{r['n_test']} | {r['accuracy']:.3f} | {r['auc_macro']:.3f} | "
+          f"Command: `{out['command']}` (the last run; every row's own config, command and commit are in "
+          f"{args.name}.json; rows without a commit were written before it was recorded)\n",
+          "| task | data | epochs | seed | train/test jets | accuracy | AUC (macro) | MACs/jet | params | "
+          "CPU jets/s (b=1) | CPU jets/s (b=256) | images/s | mass-proxy AUC | commit |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        c = r.get("config") or r.get("legacy_meta") or {}
+        md.append(f"| {r['task']} | {c.get('data', '—')} | {r['epochs']} | {c.get('seed', '—')} | "
+                  f"{r['n_train']}/{r['n_test']} | {r['accuracy']:.3f} | {r['auc_macro']:.3f} | "
                   f"{r['macs_per_jet'] / 1e6:.2f} M | {r['parameters']} | {r['cpu_jets_per_s_batch1']:.0f} | "
                   f"{r['cpu_jets_per_s_batch256']:.0f} | {r['image_jets_per_s']:.0f} | "
-                  f"{'-' if r['image_mass_proxy_auc'] is None else format(r['image_mass_proxy_auc'], '.3f')} |")
+                  f"{'-' if r['image_mass_proxy_auc'] is None else format(r['image_mass_proxy_auc'], '.3f')} | "
+                  f"{((r.get('provenance') or {}).get('commit') or '—')[:10]} |")
     md.append("\nmass-proxy AUC: AUC of Σ_ij I_i I_j ΔR_ij² (≈ 2 m²/pT²) computed from the same test images, "
               "second class as signal: the simplest image-based reference.")
     md.append("\nMean attention fraction (rollout share inside circles around exclusive-kT subjets):\n")
@@ -209,7 +242,7 @@ def main(argv=None) -> int:
               "scores, the pT fraction what the jet image itself scores)\n")
     md.append("| task | region | class | mean attention fraction | mean area fraction | mean pT fraction |")
     md.append("|---|---|---|---|---|---|")
-    for r in rows:
+    for r in out["rows"]:
         for region in ("n2_r0.2", "n3_r0.2"):
             for cls, val in r["attention_fraction"].get(region, {}).items():
                 md.append(f"| {r['task']} | {region} | {cls} | {val:.3f} | {r['area_fraction'][region][cls]:.3f} | "

@@ -12,7 +12,7 @@ dependency of one command does not break the others.
 Failures a user can cause end with one line on stderr, ``l1tagger <command>: error: <file>: <problem>``, and exit
 code 1: every :class:`~l1tagger.errors.L1TaggerError`, an ``OSError`` (unwritable or impossible output folder, disk
 full, ...) and invalid YAML. "Not bit-exact" exits with 3 in every command (``csim``, ``rtl``, ``quantize --export``,
-``run``): a :class:`~l1tagger.verify.csim_result.NotBitExactError` ends like other errors but with code 3. Ctrl-C
+``run``): a :class:`~l1tagger.errors.NotBitExactError` ends like other errors but with code 3. Ctrl-C
 prints ``l1tagger <command>: interrupted`` and exits with 130 (a command that handles the interrupt itself, e.g. to
 say where to resume, returns 130 and prints its own line). Anything else is a bug and keeps its traceback.
 
@@ -27,7 +27,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from l1tagger.errors import L1TaggerError
+from l1tagger.errors import L1TaggerError, NotBitExactError
 
 #: exit status of every "not bit-exact" verdict (C simulation, RTL checks, export cross-check, a pipeline step)
 EXIT_NOT_BIT_EXACT = 3
@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except L1TaggerError as exc:
-        from l1tagger.verify.csim_result import NotBitExactError
-
         _fail(prog, str(exc))
         return EXIT_NOT_BIT_EXACT if isinstance(exc, NotBitExactError) else 1
     except OSError as exc:

@@ -25,6 +25,12 @@ class VerificationError(L1TaggerError):
     """Firmware and reference disagree (names the first differing layer)."""
 
 
+class NotBitExactError(VerificationError):
+    """A bit-exactness check found a difference (C simulation, export cross-check, RTL check); raised after its
+    evidence (result file, manifest) is written. Every command exits with code 3 on it (``l1tagger.cli``); other
+    VerificationErrors (a missing or modified project file) exit with 1 like every other error."""
+
+
 class ToolNotFoundError(L1TaggerError):
     """A required external tool (vitis_hls, vivado, verilator, yosys) is not on the PATH."""
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from l1tagger.errors import ConfigError
+from l1tagger.errors import ConfigError, DataError
 from l1tagger.qat import hgq
 from l1tagger.qat.recipe import load_recipe, parse_recipe
 
@@ -47,7 +47,7 @@ def test_channel_granularity_shares_f_per_output():
 def test_constant_bits_counts_the_span_of_set_bits():
     k = np.array([0, 1, -3, 4, 5, 12, -0.0, 255, 2**40])
     assert hgq.constant_bits(k).tolist() == [0, 1, 2, 1, 3, 2, 0, 8, 1]
-    with pytest.raises(ConfigError, match="integers"):
+    with pytest.raises(DataError, match="integers"):
         hgq.constant_bits([0.5])
 
 
@@ -168,6 +168,19 @@ def test_override_width_outside_the_trainable_range_names_the_layer():
         build_model(tiny_config("full"), ops=QuantOps(parse_recipe(d)))
 
 
+def test_learned_weight_scale_is_refused_by_hgq():
+    from l1tagger.export.examples import tiny_config
+    from l1tagger.models import build_model
+    from l1tagger.qat.ops import QuantOps
+
+    d = _hgq_data()
+    d["overrides"] = {"head.fc2": {"weight": {"bits": 8, "frac": None}}}  # a scale computed from the weights
+    r = parse_recipe(d)
+    q = build_model(tiny_config("full"), ops=QuantOps(r))
+    with pytest.raises(ConfigError, match="layer 'head_fc2'.*constant"):
+        hgq.attach_hgq(q, r.hgq)
+
+
 def test_accumulators_stay_below_2_24_lsb():
     from l1tagger.export.examples import example_model
 
@@ -224,7 +237,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     from l1tagger.export.crosscheck import crosscheck
     from l1tagger.export.export import constant_widths, export_qonnx_model
     from l1tagger.models import ModelConfig
-    from l1tagger.qat.artifact import testbench_feed
+    from l1tagger.features.inputs import build_inputs
     from l1tagger.qat.finetune import QATConfig, load_qat_checkpoint, qat_checkpoint, qat_finetune
     from l1tagger.training import TrainConfig, train
 
@@ -242,7 +255,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     assert "hgq" in res.summary() and not hgq.is_hgq(res.model)  # baked: plain constants
 
     q = res.model.eval()
-    feed = testbench_feed(q, bench)
+    feed = build_inputs(bench, q.train_config.model, q.feature_scaler)[0].graph_feed()
     w = export_qonnx_model(q, tuple(torch.as_tensor(v[:1]) for v in feed.values()), tmp_path / "m.onnx")
     check = crosscheck(q, w, feed)
     assert check.n_jets == 200 and check.ok, check.first_mismatch

@@ -69,18 +69,16 @@ def test_topk_model_is_binary_at_k1(toy_jets, tmp_path):
     """A top-1 model's recorded particle attention is exactly one-hot: the analysis must say so."""
     from l1tagger.interpret.run import record
     from l1tagger.models import ModelConfig
-    from l1tagger.training import TrainConfig, train, load_checkpoint
+    from l1tagger.training import TrainConfig, load_tagger, train
 
     tc = TrainConfig(model=ModelConfig(n_particles=12, n_classes=3, d_model=8, n_heads=2, attention="topk", topk_k=1),
                      epochs=1, batch_size=64)
     best = train(tc, toy_jets.subset(np.arange(128)), toy_jets.subset(np.arange(128, 192)), tmp_path / "m",
                  progress=False)
-    model = load_checkpoint(best)
+    tagger = load_tagger(best)
     jets = toy_jets.subset(np.arange(192, 230))
-    layers = record(model, jets)
-    from l1tagger.training import build_inputs
-
-    mask = build_inputs(jets, tc.model, model.feature_scaler)[0].mask
+    layers = record(tagger, jets)
+    mask = tagger.inputs(jets).mask
     b = binarity(layers[0]["weights"], mask)
     assert b["frac_top1_above"] == 1.0
 

@@ -87,3 +87,25 @@ def test_malformed_inputs():
 def test_round_trip_dict():
     r = P.parse_csynth_rpt(read("myproject_csynth.rpt"))
     assert P.SynthesisReport.from_dict(r.to_dict()) == r
+    for rep in (P.parse_csynth_xml(read("myproject_csynth.xml")), P.parse_csynth_rpt(read("vivado_hls_2018_csynth.rpt")),
+                P.merge(P.parse_vivado_utilization(read("vivado_utilization.rpt")),
+                        P.parse_vivado_timing_summary(read("vivado_timing_summary.rpt")))):
+        assert P.SynthesisReport.from_dict(rep.to_dict()) == rep
+
+
+def test_from_dict_is_strict_and_names_the_field():
+    """Issue 13.4: SynthesisReport.from_dict goes through the one strict loader: a mistyped, unknown or missing field
+    raises ReportParseError naming the dotted field (a misspelt resource key or a string count used to load)."""
+    good = P.parse_csynth_rpt(read("myproject_csynth.rpt")).to_dict()
+    for change, message in (
+            (lambda d: d["resources"]["lut"].update(usd=1), r"resources\.lut\.usd: unknown key"),
+            (lambda d: d["resources"]["dsp"].update(used="64"), r"resources\.dsp\.used: expected float, got str"),
+            (lambda d: d["resources"]["bram"].pop("used"), r"resources\.bram\.used: missing"),
+            (lambda d: d.update(ii_min=1.5), r"ii_min: expected int"),
+            (lambda d: d.update(latency="37"), r"latency: unknown key"),
+            (lambda d: d.pop("source"), r"source: missing"),
+    ):
+        bad = P.SynthesisReport.from_dict(good).to_dict()
+        change(bad)
+        with pytest.raises(ReportParseError, match=r"^synthesis summary: " + message):
+            P.SynthesisReport.from_dict(bad)

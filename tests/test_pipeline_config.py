@@ -170,6 +170,23 @@ def test_clock_defaults_to_the_budget():
     assert RunConfig(clock_ns=2.5).clock_period_ns == 2.5
 
 
+def test_budget_default_and_clock_check_live_with_the_budgets(tmp_path):
+    """Issue 13.4: DEFAULT_BUDGET (was in report/schema.py) and check_clock_ns (was in pipeline/config.py, imported
+    from there by `l1tagger convert`) are report/budgets.py's; the run file, convert and rtl use the same ones."""
+    import l1tagger.pipeline.config as pc
+    from l1tagger.report import budgets
+
+    assert RunConfig().budget == budgets.DEFAULT_BUDGET == "cms_phase2_tmux6_360mhz"
+    assert not hasattr(pc, "CLOCK_RTOL") and pc.check_clock_ns is budgets.check_clock_ns
+    b240 = budgets.load_budget("cms_phase2_tmux6_240mhz")
+    budgets.check_clock_ns(1e3 / 240 * (1 + budgets.CLOCK_RTOL / 2), b240)  # within the tolerance
+    with pytest.raises(ConfigError, match=r"^--clock-ns: 5\.0 ns \(200 MHz\) is slower than the clock of budget "):
+        budgets.check_clock_ns(5.0, b240, "--clock-ns")
+    (tmp_path / "r.yaml").write_text("budget: cms_phase2_tmux6_240mhz\nclock_ns: 5.0\n")
+    with pytest.raises(ConfigError, match=r"^clock_ns: 5\.0 ns \(200 MHz\) is slower"):
+        pc.preflight(load_run_config(tmp_path / "r.yaml"))
+
+
 # ------------------------------------------------------------------------------------------- utils.dataclass_io
 @dataclasses.dataclass
 class Inner:
@@ -210,3 +227,13 @@ def test_from_dict_is_strict_and_names_the_path():
             from_dict(Outer, data)
     with pytest.raises(ConfigError, match=r"^inner\.name: may not be set \(fixed\)"):
         from_dict(Outer, {"inner": {"k": 1, "name": "y"}}, fixed={"inner.name": "fixed"})
+
+
+def test_validated_prefixes_the_dotted_path():
+    from l1tagger.utils.dataclass_io import join_path, validated
+
+    assert join_path("", "model") == "model" and join_path("run.train", "model") == "run.train.model"
+    with pytest.raises(ConfigError, match=r"^train\.model\.attention: 'x' is not one of"):
+        validated(ModelConfig(attention="x"), "train.model")
+    with pytest.raises(ConfigError, match=r"^attention: 'x' is not one of"):
+        validated(ModelConfig(attention="x"))

@@ -41,15 +41,15 @@ def test_quantize_end_to_end(tmp_path, capsys):
     met = json.loads((d / "metrics.json").read_text())
     assert {"float", "ptq", "qat", "accuracy_change"} <= set(met)
 
-    from l1tagger.qat.finetune import load_qat_checkpoint
-
     from l1tagger.export.examples import toy_inputs
     from l1tagger.export.export import load_model
     from l1tagger.export.reference import run_reference
+    from l1tagger.qat.artifact import load_qat_tagger
 
     # the reloaded QAT checkpoint computes exactly what the exported graph computes
-    q = load_qat_checkpoint(d / "qat.pt")
-    inp = toy_inputs(q.train_config.model, 32, seed=5)
+    tagger = load_qat_tagger(d / "qat.pt")
+    q = tagger.model
+    inp = toy_inputs(tagger.model_config, 32, seed=5)
     feed = {k: inp[k] for k in ("x", "mask", "pair")}
     ref = run_reference(load_model(d / "model.onnx"), feed)["logits"]
     with torch.no_grad():

@@ -213,19 +213,19 @@ def _checkpoint(path: Path, toy_jets, d_config: int, d_weights: int, fmt: str = 
 
 
 def test_checkpoint_of_another_model_shape_names_file_and_parameter(tmp_path, toy_jets, capsys):
-    from l1tagger.training import load_checkpoint
+    from l1tagger.training import load_tagger
 
-    assert load_checkpoint(_checkpoint(tmp_path / "ok.pt", toy_jets, 8, 8)).cfg.d_model == 8
+    assert load_tagger(_checkpoint(tmp_path / "ok.pt", toy_jets, 8, 8)).model.cfg.d_model == 8
     ck = _checkpoint(tmp_path / "other.pt", toy_jets, 16, 8)
     with pytest.raises(ConfigError, match=r"other\.pt: weights do not fit the model: parameter 'embed_fc2\.weight' "
                                           r"has shape \(8, 8\) in the checkpoint, \(16, 8\)"):
-        load_checkpoint(ck)
+        load_tagger(ck)
     assert main(["evaluate", str(ck), "toy:30", "--out", str(tmp_path / "ev")]) == 1
     assert "embed_fc2.weight" in _one_error_line(capsys.readouterr().err, "evaluate")
 
 
 def test_qat_checkpoint_of_another_model_shape_is_named(tmp_path, toy_jets):
-    from l1tagger.qat.finetune import load_qat_checkpoint
+    from l1tagger.qat.artifact import load_qat_tagger
     from l1tagger.qat.recipe import load_recipe
 
     ck = _checkpoint(tmp_path / "q.pt", toy_jets, 16, 8, fmt="l1tagger-qat-1")
@@ -233,20 +233,20 @@ def test_qat_checkpoint_of_another_model_shape_is_named(tmp_path, toy_jets):
     data["recipe"] = json.dumps(load_recipe("quantize/int8.yaml").to_dict())
     torch.save(data, ck)
     with pytest.raises(ConfigError, match=r"q\.pt: weights do not fit the model: parameter 'embed_fc2\.weight"):
-        load_qat_checkpoint(ck)
+        load_qat_tagger(ck)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
 def test_truncated_or_foreign_pt_file_is_named(tmp_path, toy_jets, content):
-    from l1tagger.qat.finetune import load_qat_checkpoint
-    from l1tagger.training import load_checkpoint
+    from l1tagger.qat.artifact import load_qat_tagger
+    from l1tagger.training import load_tagger
 
     path = tmp_path / "bad.pt"
     if content is None:  # a real checkpoint cut short
         data = _checkpoint(tmp_path / "full.pt", toy_jets, 8, 8).read_bytes()
         content = data[: len(data) // 2]
     path.write_bytes(content)
-    for load in (load_checkpoint, load_qat_checkpoint):
+    for load in (load_tagger, load_qat_tagger):
         with pytest.raises(ConfigError, match=r"bad\.pt: cannot read") as exc:
             load(path)
         assert "\n" not in str(exc.value)
@@ -324,7 +324,7 @@ def test_csim_checks_the_projects_test_bench_before_compiling(block, capsys):
     assert main(["csim", str(d / "prj")]) == 1
     line = _one_error_line(capsys.readouterr().err, "csim")
     assert "tb_data/inputs.npz: input 'mask' jet 1 particle 3: 2.0, a mask takes only 0 or 1" in line
-    assert not (d / "prj" / "csim.json").exists()
+    assert not (d / "prj" / "csim").exists()  # no C-simulation record (PROJECT/csim/result.json) written
 
 
 def test_rtl_float64_inputs_are_cast_once_and_bit_exact(tmp_path, capsys):

@@ -266,7 +266,7 @@ def test_force_and_damaged_checkpoints_retrain_instead_of_resuming(tmp_path):
     """A truncated best.pt reruns training from scratch; a corrupt last.pt is repaired by --force (it used to
     crash every rerun: the training resumed from it)."""
     from l1tagger.pipeline.run import STEPS
-    from l1tagger.training import load_checkpoint
+    from l1tagger.training import load_tagger
 
     cfg = tiny_cfg(tmp_path)
     steps = STEPS[:2]  # data (toy jets), train
@@ -280,7 +280,7 @@ def test_force_and_damaged_checkpoints_retrain_instead_of_resuming(tmp_path):
     ctx = run_steps(steps, cfg, cfg.run_dir, log=logs.append)
     assert any("train: rerunning, artifact 'checkpoint'" in m for m in logs)
     assert any("cleared" in m for m in logs)
-    load_checkpoint(ctx.artifact("train", "checkpoint"))  # readable again
+    load_tagger(ctx.artifact("train", "checkpoint"))  # readable again
 
     # an interrupted training (no record) whose resume file is corrupt: a plain rerun resumes from it and fails,
     # --force starts the training afresh
@@ -289,7 +289,7 @@ def test_force_and_damaged_checkpoints_retrain_instead_of_resuming(tmp_path):
     with pytest.raises(L1TaggerError, match=r"last\.pt"):
         run_steps(steps, cfg, cfg.run_dir, **QUIET)
     ctx = run_steps(steps, cfg, cfg.run_dir, force=True, **QUIET)
-    load_checkpoint(ctx.artifact("train", "checkpoint"))
+    load_tagger(ctx.artifact("train", "checkpoint"))
     assert (cfg.run_dir / "steps" / "train.json").is_file()
 
 

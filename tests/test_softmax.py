@@ -137,6 +137,15 @@ def test_spec_roundtrip_and_validation():
         SoftmaxSpec.from_dict(s.to_dict() | {"out_frac": 40})
     with pytest.raises(ConfigError, match="in_bits"):
         SoftmaxSpec.from_dict(s.to_dict() | {"in_bits": 8.5})
+    # the one strict loader: the dotted path of the spec in a larger document, unknown / missing / mistyped fields
+    with pytest.raises(ConfigError, match=r"^softmax\.blocks\.0\.in_bitz: unknown key \(known keys of softmax"):
+        SoftmaxSpec.from_dict(s.to_dict() | {"in_bitz": 8}, "softmax.blocks.0")
+    with pytest.raises(ConfigError, match=r"^in_frac: missing"):
+        SoftmaxSpec.from_dict({k: v for k, v in s.to_dict().items() if k != "in_frac"})
+    with pytest.raises(ConfigError, match=r"^in_bits: expected int, got bool"):
+        SoftmaxSpec.from_dict(s.to_dict() | {"in_bits": True})
+    with pytest.raises(ConfigError, match=r"^spec: expected a mapping of SoftmaxSpec keys, got list"):
+        SoftmaxSpec.from_dict([1, 2], "spec")
 
 
 def test_off_grid_and_out_of_range_inputs_raise():

@@ -16,7 +16,7 @@ import pytest
 
 import l1tagger
 from l1tagger.cli import build_parser, main
-from l1tagger.errors import VerificationError
+from l1tagger.errors import NotBitExactError, VerificationError
 from l1tagger.utils.hashing import sha256_file
 from l1tagger.verify import csim_result
 
@@ -73,7 +73,7 @@ def test_not_bit_exact_exits_3_other_verification_failures_1(monkeypatch, capsys
     import l1tagger.commands.csim as csim_cmd
 
     def not_bit_exact(args):
-        raise csim_result.NotBitExactError("prj/csim/result.json: NOT bit-exact: 1 of 10 output values differ")
+        raise NotBitExactError("prj/csim/result.json: NOT bit-exact: 1 of 10 output values differ")
 
     monkeypatch.setattr(csim_cmd, "run", not_bit_exact)
     assert main(["csim", "prj"]) == 3
@@ -86,6 +86,54 @@ def test_not_bit_exact_exits_3_other_verification_failures_1(monkeypatch, capsys
     monkeypatch.setattr(csim_cmd, "run", missing_file)
     assert main(["csim", "prj"]) == 1
 
+
+
+def test_not_bit_exact_error_lives_with_the_other_errors():
+    """Issue 13.4: NotBitExactError is declared in l1tagger/errors.py (it was in verify/csim_result.py, so the QAT
+    export and the CLI imported the C-simulation result module for an exception)."""
+    import l1tagger.errors as errors
+
+    assert NotBitExactError.__module__ == "l1tagger.errors" and issubclass(NotBitExactError, errors.VerificationError)
+    assert not hasattr(csim_result, "NotBitExactError")
+    declared = {str(p.relative_to(PKG)) for p in PKG.rglob("*.py") if "class NotBitExactError" in p.read_text()}
+    assert declared == {"errors.py"}
+
+
+def _package(module: str) -> str:
+    """The sub-package of a dotted l1tagger module ("l1tagger.verify.csim" -> "verify"), or the top-level name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "l1tagger" and len(parts) > 2 else parts[0]
+
+
+#: private imports across packages that remain in files of other owners (issue 13.4), each with its public
+#: replacement; remove an entry when its importer switches
+PENDING_PRIVATE_IMPORTS = {
+    ("benchmarks/bench_firmware.py", "l1tagger.verify.csim._feed"): "l1tagger.verify.csim.hls_inputs",
+}
+
+
+def test_no_private_helper_is_imported_across_packages():
+    """Issue 13.4: a module imports another package's helpers only by their public names (vit/images.py's
+    ``_strict_from_dict`` was imported by three modules, verify/csim.py's ``_feed`` by the benchmarks)."""
+    repo = PKG.parent
+    found = {}
+    for path in list(PKG.rglob("*.py")) + list((repo / "benchmarks").glob("*.py")):
+        rel = path.relative_to(PKG if path.is_relative_to(PKG) else repo)
+        here = "l1tagger." + ".".join(rel.with_suffix("").parts) if path.is_relative_to(PKG) else "benchmarks"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("l1tagger"):
+                for alias in node.names:
+                    if alias.name.startswith("_") and _package(node.module) != _package(here):
+                        found[(str(rel), f"{node.module}.{alias.name}")] = True
+    assert set(found) == set(PENDING_PRIVATE_IMPORTS)
+    for public in PENDING_PRIVATE_IMPORTS.values():  # the replacement exists, the old name is its alias
+        module, name = public.rsplit(".", 1)
+        mod = __import__(module, fromlist=[name])
+        assert callable(getattr(mod, name))
+    import l1tagger.training.loop as loop
+    import l1tagger.verify.csim as csim
+
+    assert loop._epoch_eval is loop.evaluate_epoch and csim._feed is csim.hls_inputs
 
 # --------------------------------------------------------------------------------------------------- CLI vocabulary
 def _help(command: str) -> str:
@@ -181,10 +229,9 @@ def test_quantize_writes_one_provenance_record(chain):
 
 def test_convert_data_feed_is_the_testbench_feed(chain):
     from l1tagger.data.dataset import load_dataset
-    from l1tagger.qat.artifact import testbench_feed
-    from l1tagger.qat.finetune import load_qat_checkpoint
+    from l1tagger.qat.artifact import load_qat_tagger, testbench_feed
 
-    want = testbench_feed(load_qat_checkpoint(chain / "float" / "qat" / "int8" / "qat.pt"), load_dataset("toy:400", 20))
+    want = testbench_feed(load_qat_tagger(chain / "float" / "qat" / "int8" / "qat.pt"), load_dataset("toy:400", 20))
     got = np.load(chain / "prj" / "tb_data" / "inputs.npz")
     assert sorted(got.files) == sorted(want) and len(want["x"]) == 20
     for k in want:
@@ -223,6 +270,39 @@ def test_csim_verdict_reaches_the_report(chain, capsys):
     assert rep["verdict_reasons"][0].startswith("C simulation NOT bit-exact: 1 of ")
     csim_result.write(record, prj)
 
+
+def test_run_csim_writes_only_the_one_record(chain):
+    """Issue 13.4: ``run_csim`` wrote a second result file, PROJECT/csim.json, that nothing read; now it writes
+    nothing unless asked, and then the one record (PROJECT/csim/result.json)."""
+    from l1tagger.verify.csim import run_csim
+
+    prj = chain / "prj"
+    before = csim_result.read(prj)
+    res = run_csim(prj, n_jets=3, write=True)
+    try:
+        assert res.bit_exact and res.n_jets == 3
+        assert csim_result.read(prj) == csim_result.CsimRecord.from_csim(res)
+        assert sorted(p.name for p in prj.glob("*.json")) == ["manifest.json"]  # no PROJECT/csim.json
+        assert sorted(p.name for p in (prj / "csim").iterdir()) == ["result.json"]
+    finally:
+        csim_result.write(before, prj)
+
+
+def test_loaded_qat_tagger_declares_recipe_and_softmax_specs(chain):
+    """Issue 13.4: the QAT checkpoint loads as a LoadedTagger whose recipe and softmax specs are fields (the specs
+    are the ones the export manifest lists)."""
+    from l1tagger.qat.artifact import load_qat_tagger
+    from l1tagger.training import LoadedTagger, load_tagger
+
+    qat = chain / "float" / "qat" / "int8"
+    tagger = load_qat_tagger(qat / "qat.pt")
+    float_tagger = load_tagger(chain / "float" / "best.pt")
+    assert isinstance(tagger, LoadedTagger) and tagger.quantized and tagger.recipe.name == "int8"
+    assert tagger.train_config == float_tagger.train_config and tagger.class_names == float_tagger.class_names
+    assert tagger.scaler.to_dict() == float_tagger.scaler.to_dict()
+    man = json.loads((qat / "manifest.json").read_text())
+    assert tagger.softmax_specs and tagger.softmax_specs == {k: v["spec"] for k, v in man["softmax"].items()}
+    assert man["class_names"] == tagger.class_names
 
 def test_clock_defaults_to_the_budget_then_the_project(chain, tmp_path, capsys):
     from l1tagger.commands import rtl

@@ -176,6 +176,18 @@ def test_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     assert "failed (exit 1)" in (tmp_path / "o" / "pareto.md").read_text()
 
 
+def test_second_sweep_on_a_locked_folder_fails_at_once(tmp_path, capsys):
+    from l1tagger.utils.lock import exclusive_lock
+
+    out = tmp_path / "o"
+    sweep = write_sweep(tmp_path / "s.yaml", base=TINY, grid={"seed": [1]}, cluster="none", out=str(out))
+    with exclusive_lock(out / ".lock", "a sweep folder"):  # as another sweep holds it
+        assert main(["sweep", str(sweep)]) == 1
+    err = capsys.readouterr().err
+    assert f"sweep folder {out} is locked by PID {os.getpid()}" in err
+    assert not (out / "points").exists() and not (out / "runs").exists()
+
+
 def _step_times(run_dir: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in (run_dir / "steps").glob("*.json")}
 

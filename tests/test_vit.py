@@ -86,6 +86,39 @@ def test_bad_image_config():
         JetImageConfig.from_dict({"size": 8, "sise": 9})
 
 
+def test_vit_config_loaders_are_strict_and_name_the_dotted_field(tmp_path):
+    """Issue 13.4: the ViT configs go through the one strict loader (dataclass_io.from_dict; vit/images.py's private
+    ``_strict_from_dict`` checked keys only, so a string size or a misspelt nested key failed late or not at all)."""
+    from l1tagger.vit.interpret import InterpretConfig
+
+    cfg = ViTTrainConfig.from_dict({"epochs": 2, "lr": 1, "model": {"dim": 8, "image": {"size": 8, "half_width": 1}}})
+    assert cfg.lr == 1.0 and cfg.model.image == JetImageConfig(size=8, half_width=1.0) and cfg.model.dim == 8
+    assert ViTTrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    for data, message in (
+            ({"model": {"image": {"sise": 9}}}, r"^model\.image\.sise: unknown key \(known keys of model\.image: "),
+            ({"model": {"image": {"size": "8"}}}, r"^model\.image\.size: expected int, got str"),
+            ({"model": {"image": {"size": 0}}}, r"^model\.image\.size: must be a positive integer, got 0$"),
+            ({"model": {"image": {"centre": "middle"}}}, r"^model\.image\.centre: 'middle' is not one of"),
+            ({"model": {"class_names": ["a", 2]}}, r"^model\.class_names\[1\]: expected str, got int"),
+            ({"model": {"heads": 2.0}}, r"^model\.heads: expected int, got float"),
+            ({"epoch": 2}, r"^epoch: unknown key \(known keys: \["),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            ViTTrainConfig.from_dict(data)
+    with pytest.raises(ConfigError, match=r"^image\.centre: 'middle' is not one of"):
+        ViTConfig(image=JetImageConfig(centre="middle"), class_names=["a", "b"]).validate()
+    with pytest.raises(ConfigError, match=r"^model\.patch_size: image size 10 is not a multiple of 4$"):
+        train_vit(ViTTrainConfig(model=ViTConfig(image=JetImageConfig(size=10), patch_size=4)),
+                  make_toy(20, 8, 2, seed=1), make_toy(20, 8, 2, seed=2), tmp_path / "v", progress=False)
+    assert not (tmp_path / "v").exists()
+    ic = InterpretConfig.from_dict({"n_subjets": [2], "radii": [1, 0.5]})
+    assert ic.n_subjets == (2,) and ic.radii == (1.0, 0.5) and all(isinstance(r, float) for r in ic.radii)
+    with pytest.raises(ConfigError, match=r"^radii\[0\]: expected float, got str"):
+        InterpretConfig.from_dict({"radii": ["0.1"]})
+    with pytest.raises(ConfigError, match=r"^head_fusion: 'median' is not one of"):
+        InterpretConfig.from_dict({"head_fusion": "median"})
+
+
 # -------------------------------------------------------------------------------------------------------- model
 def test_vit_shapes_attention_and_macs():
     from torch.utils.flop_counter import FlopCounterMode

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from l1tagger.cli import add_clock_ns_argument, add_inputs_argument, add_n_jets_argument
 from l1tagger.errors import ConfigError
-from l1tagger.report.schema import DEFAULT_BUDGET
+from l1tagger.report.budgets import DEFAULT_BUDGET, check_clock_ns, load_budget
 
 HELP = "convert a QONNX model (l1tagger quantize --export) into an hls4ml HLS project with test-bench data"
 DESCRIPTION = """Convert the cleaned QONNX graph written by `l1tagger quantize --export` into an hls4ml project
@@ -62,22 +62,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _tb_from_data(args, onnx_path: Path) -> tuple[dict, dict]:
-    from l1tagger.qat.artifact import testbench_feed
-    from l1tagger.qat.finetune import load_qat_checkpoint
     from l1tagger.data.dataset import load_dataset
+    from l1tagger.qat.artifact import load_qat_tagger, testbench_feed
 
     ckpt = Path(args.checkpoint) if args.checkpoint else onnx_path.with_name("qat.pt")
     if not ckpt.is_file():
         raise ConfigError(f"--data needs the QAT checkpoint; {ckpt} does not exist (give --checkpoint)")
-    feed = testbench_feed(load_qat_checkpoint(ckpt), load_dataset(args.data, args.n_jets))
+    feed = testbench_feed(load_qat_tagger(ckpt), load_dataset(args.data, args.n_jets))
     return feed, {"checkpoint": str(ckpt), "data": args.data}
 
 
 def resolve_clock_ns(args) -> float:
     """--clock-ns, else the clock of --budget (checked against it when both are given)."""
-    from l1tagger.pipeline.config import check_clock_ns
-    from l1tagger.report.budgets import load_budget
-
     budget = load_budget(args.budget or DEFAULT_BUDGET)
     if args.clock_ns is None:
         return budget.clock_period_ns

@@ -32,12 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from l1tagger.training import evaluate, load_checkpoint, write_metrics
     from l1tagger.data.dataset import load_dataset
+    from l1tagger.training import evaluate, load_tagger, write_metrics
 
-    model = load_checkpoint(args.checkpoint, device=args.device)
+    tagger = load_tagger(args.checkpoint, device=args.device)
     jets = load_dataset(args.data, args.n_jets, args.seed)
-    metrics = evaluate(model, jets, with_curves=True, background=args.background)
+    metrics = evaluate(tagger, jets, with_curves=True, background=args.background)
     out = Path(args.out)
     metrics["checkpoint"] = str(args.checkpoint)
     metrics["dataset"] = str(args.data)

@@ -66,25 +66,26 @@ def run(args) -> int:
                                 InterpretConfig(n_subjets=(args.subjets,)) if args.subjets else None)
         print(f"wrote rollout maps and attention fractions (PNG + JSON, summary.json) to {args.out}")
         return 0 if summary is not None else 1
+    from l1tagger.data.dataset import load_dataset
     from l1tagger.interpret.run import interpret
     from l1tagger.models.tagger import L1Tagger
-    from l1tagger.training import load_checkpoint
-    from l1tagger.data.dataset import load_dataset
+    from l1tagger.training import load_tagger
 
     if args.n_jets <= 0 or args.map_jets < 0 or args.subjets <= 0:
         raise ConfigError("--n-jets and --subjets must be positive, --map-jets >= 0")
-    model = load_checkpoint(args.checkpoint)
-    if not isinstance(model, L1Tagger):
+    tagger = load_tagger(args.checkpoint)
+    if not isinstance(tagger.model, L1Tagger):
         raise ConfigError(f"{args.checkpoint} holds a ParT reference model; interpret analyses L1 taggers")
     jets = load_dataset(args.data, args.n_jets, args.seed)
-    if list(jets.class_names) != model.class_names:
-        raise DataError(f"dataset classes {jets.class_names} differ from the model's {model.class_names}")
+    if list(jets.class_names) != tagger.class_names:
+        raise DataError(f"dataset classes {jets.class_names} differ from the model's {tagger.class_names}")
     layers, source = None, "pytorch"
     if args.from_project:
         from l1tagger.interpret.run import firmware_layers
 
-        layers, source = firmware_layers(model, jets, args.from_project), f"firmware C simulation ({args.from_project})"
-    summary = interpret(model, jets, args.out, map_jets=args.map_jets, n_subjets=args.subjets, layers=layers,
+        layers = firmware_layers(tagger, jets, args.from_project)
+        source = f"firmware C simulation ({args.from_project})"
+    summary = interpret(tagger, jets, args.out, map_jets=args.map_jets, n_subjets=args.subjets, layers=layers,
                         source=source)
     for layer, s in summary["layers"].items():
         line = f"{layer}: frac rows top-1 > 0.9 = {s['binarity']['frac_top1_above']:.3f}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from l1tagger.report.schema import DEFAULT_BUDGET
+from l1tagger.report.budgets import DEFAULT_BUDGET
 
 HELP = "write report.md/html + report.json: physics, bit-exactness, latency/II/resources vs an L1 budget"
 DESCRIPTION = """\

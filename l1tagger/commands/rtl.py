@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from l1tagger.cli import EXIT_NOT_BIT_EXACT, add_clock_ns_argument, add_inputs_argument, add_n_jets_argument
-from l1tagger.report.schema import DEFAULT_BUDGET
+from l1tagger.report.budgets import DEFAULT_BUDGET, load_budget
 
 HELP = "lower a QONNX tagger to pipelined Verilog (da4ml); co-simulate with Verilator; count resources with Yosys"
 
@@ -71,7 +71,6 @@ def resolve_clock_ns(args) -> float:
     import math
 
     from l1tagger.errors import ConfigError
-    from l1tagger.report.budgets import load_budget
 
     if args.clock_ns is not None:
         if not (math.isfinite(args.clock_ns) and args.clock_ns > 0):

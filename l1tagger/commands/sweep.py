@@ -39,6 +39,8 @@ def add_arguments(p):
     p.add_argument("--cluster", choices=("none", "local"),
                    help="run here instead of the file's cluster: (local = Dask worker processes, none = one point "
                         "after another without Dask)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another sweep is writing the same sweep folder, wait for it instead of failing")
     p.add_argument("--dry-run", action="store_true",
                    help="check the sweep file and every point's config, list the points and which are complete, and "
                         "exit without running anything")
@@ -60,7 +62,7 @@ def run(args) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers only go there
     previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
-        return run_sweep(spec, dry_run=args.dry_run)
+        return run_sweep(spec, dry_run=args.dry_run, wait_lock=args.wait_lock)
     except KeyboardInterrupt:
         print(f"l1tagger sweep: interrupted; complete points are kept, rerun the same command to resume (sweep "
               f"folder {spec.out})", file=sys.stderr)

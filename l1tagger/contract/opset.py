@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from l1tagger.contract.l1features import MASK_OP, PAIR_OP, PARTICLE_OP
 from l1tagger.contract.quant import QONNX_DOMAIN, attribute
 from l1tagger.contract.softmax import ONNX_DOMAIN, ONNX_OP_TYPE
 from l1tagger.errors import ConversionError, ExportError, L1TaggerError
@@ -40,6 +41,9 @@ SUPPORTED_OPS: dict[tuple[str, str], str] = {
     ("", "Mul"): "mask multiply",
     ("", "Relu"): "activation",
     (ONNX_DOMAIN, ONNX_OP_TYPE): "bit-exact firmware softmax (docs/firmware_softmax.md)",
+    (ONNX_DOMAIN, PARTICLE_OP): "per-particle features computed on chip from L1 particle words (docs/l1_inputs.md)",
+    (ONNX_DOMAIN, PAIR_OP): "ParT pair features computed on chip from L1 particle words (docs/l1_inputs.md)",
+    (ONNX_DOMAIN, MASK_OP): "key mask = the valid bit of L1 particle words (docs/l1_inputs.md)",
     ("", "Transpose"): "layout",
     ("", "Reshape"): "layout",
     ("", "Flatten"): "layout",

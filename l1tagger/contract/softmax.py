@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from l1tagger.errors import ConfigError, DataError
+from l1tagger.utils import dataclass_io
 
 #: ONNX domain of the exported custom op (a Python module path: qonnx imports it to find the op class)
 ONNX_DOMAIN = "l1tagger.export.custom_ops"
@@ -203,17 +204,10 @@ class SoftmaxSpec:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SoftmaxSpec":
-        if not isinstance(d, dict):
-            raise ConfigError(f"softmax spec must be a mapping, got {type(d).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown softmax spec field(s) {unknown}; known: {names}")
-        missing = [n for n in names if n not in d and n != "rounding"]
-        if missing:
-            raise ConfigError(f"softmax spec is missing field(s) {missing}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], path: str = "") -> "SoftmaxSpec":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``: unknown, missing and mistyped fields name the dotted
+        field, ``path`` being where the spec sits in a larger document); ranges checked on construction."""
+        return dataclass_io.from_dict(cls, d, path)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "SoftmaxSpec":

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import onnx
 
+from l1tagger.contract import l1features
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
 from l1tagger.contract.softmax import spec_of_node
@@ -58,6 +59,7 @@ class Frontend:
     input_types: dict = field(default_factory=dict)
     layer_of_tensor: dict = field(default_factory=dict)
     softmax_layers: list[dict] = field(default_factory=list)
+    feature_layers: list[dict] = field(default_factory=list)  # on-chip features of L1 words (spec, table digest)
     _const_layers: dict = field(default_factory=dict)
 
     # -------------------------------------------------------------------------------------------- helpers
@@ -103,7 +105,7 @@ def _sanitize(name: str) -> str:
 
 
 def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", consts=None, types=None,
-           tables=None, batched=True) -> dict:
+           tables=None, batched=True, comment=None) -> dict:
     shape = tuple(int(s) for s in shape)
     n_out = int(np.prod(shape)) if shape else 1
     c = {"n_out": n_out}
@@ -114,7 +116,8 @@ def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", co
         "inputs": list(inputs),
         "outputs": [name],
         "l1": {"shape": shape[1:] if batched else shape, "full_shape": shape, "type": typ, "round": round,
-               "sat": sat, "consts": c, "types": dict(types or {}), "tables": dict(tables or {})},
+               "sat": sat, "consts": c, "types": dict(types or {}), "tables": dict(tables or {}),
+               "comment": list(comment or [])},
     }
 
 
@@ -335,6 +338,47 @@ def _softmax(fe: Frontend, node) -> None:
     fe.softmax_layers.append({"layer": fe.layer_of_tensor[node.output[0]], "node": node.name, "topk": topk,
                               "spec": spec.to_dict(), "shape": list(x.shape[1:]),
                               "table_digest": spec.table_digest()})
+
+
+#: kind of an l1 feature op -> extension layer class (kernels l1w_* in nnet_l1tagger.h)
+L1_FEATURE_LAYERS = {"particle": "L1WordParticles", "pair": "L1WordPairs", "mask": "L1WordMask"}
+
+
+@handler(*l1features.OP_TYPES)
+def _l1features(fe: Frontend, node) -> None:
+    spec = l1features.spec_of_node(node)
+    kind = l1features.kind_of(node.op_type)
+    fmt = spec.format
+    w = fe.as_act(node.input[0], node)
+    if len(w.shape) != 3 or w.shape[-1] != fmt.n_fields:
+        raise ConversionError(f"{node.op_type} node {node.name!r}: words of shape {w.shape}, expected (1, N, "
+                              f"{fmt.n_fields}) for word format {fmt.name!r}")
+    if w.type.frac != 0:
+        raise ConversionError(f"{node.op_type} node {node.name!r}: words type {w.type.describe()} is not on the unit "
+                              f"grid (a Quant node with scale 1 must precede the feature ops)")
+    n = int(w.shape[1])
+    if n > spec.max_particles:
+        raise ConversionError(f"{node.op_type} node {node.name!r}: {n} particles exceed max_particles = "
+                              f"{spec.max_particles}")
+    signed, bits, frac = l1features.output_grid(spec, kind)
+    out = FixedType(signed, bits, frac)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    tables = spec.tables()
+    consts = {"n_part": n, "n_fields": fmt.n_fields, **{f"i_{f.name}": fmt.index(f.name) for f in fmt.fields},
+              **{f"{f.name}_bits": f.bits for f in fmt.fields if f.name in ("pt", "eta", "phi")},
+              "phi_pi": fmt.intphi_pi, "log_m": spec.log_mantissa_bits, "w_sum": spec.sum_code_bits,
+              "w_d2": spec.d2_bits, "frac": frac, "out_lo": lo, "out_hi": hi, "one": 1 << spec.frac,
+              "n_feat": spec.n_features, "n_softplus": len(tables["softplus"])}
+    tab = {"particle": {"logpt": ("long long", tables["logpt"]),
+                        "feat": ("int", [l1features.PARTICLE_FEATURES.index(f) for f in spec.particle_features])},
+           "pair": {name: ("long long", tables[name]) for name in ("logpt", "logdr", "softplus")},
+           "mask": {}}[kind]
+    wide = f"ap_fixed<{bits + frac},{bits}>" if signed else f"ap_ufixed<{bits + frac},{bits}>"
+    fe.emit(L1_FEATURE_LAYERS[kind], node, [w], l1features.output_shape(node.op_type, w.shape, spec), out,
+            consts=consts, types={"out_wide_t": wide}, tables=tab,
+            comment=[f"{node.op_type} {node.name}: tables from L1FeatureSpec, sha256 {spec.table_digest()}"])
+    fe.feature_layers.append({"layer": fe.layer_of_tensor[node.output[0]], "node": node.name, "op": node.op_type,
+                              "spec": spec.to_dict(), "table_digest": spec.table_digest()})
 
 
 # ----------------------------------------------------------------------------------------------- driver

@@ -81,7 +81,20 @@ class L1Softmax(L1Layer):
     n_inputs = 2
 
 
-LAYER_CLASSES = (L1Quant, L1Relu, L1Const, L1Permute, L1Concat, L1Add, L1Mul, L1MatMul, L1Softmax)
+class L1WordParticles(L1Layer):
+    kernel = "l1w_particles"
+
+
+class L1WordPairs(L1Layer):
+    kernel = "l1w_pairs"
+
+
+class L1WordMask(L1Layer):
+    kernel = "l1w_mask"
+
+
+LAYER_CLASSES = (L1Quant, L1Relu, L1Const, L1Permute, L1Concat, L1Add, L1Mul, L1MatMul, L1Softmax, L1WordParticles,
+                 L1WordPairs, L1WordMask)
 
 
 def _table_fn(name: str, ctype: str, values) -> str:
@@ -97,7 +110,7 @@ def _table_fn(name: str, ctype: str, values) -> str:
 
 def config_struct(node) -> str:
     spec = node.get_attr("l1")
-    lines = [f"struct config{node.index} {{"]
+    lines = [f"// {line}" for line in spec.get("comment", [])] + [f"struct config{node.index} {{"]
     for k, v in spec.get("consts", {}).items():
         lines.append(f"    static const int {k} = {int(v)};")
     for k, v in spec.get("types", {}).items():

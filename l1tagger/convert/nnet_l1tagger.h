@@ -3,7 +3,8 @@
 // Every tensor is an ap_fixed / ap_ufixed whose width is chosen by l1tagger.convert.fixed so that each
 // operation is exact; only Quant layers round (with the QONNX node's rounding) and saturate. Index tables for
 // broadcasting and layout ops are generated in Python and emitted into each layer's config struct.
-// The softmax implements docs/firmware_softmax.md with EXP/INV tables generated from SoftmaxSpec (no expf).
+// The softmax implements docs/firmware_softmax.md with EXP/INV tables generated from SoftmaxSpec (no expf); the
+// l1w_* kernels compute features from L1 particle words (docs/l1_inputs.md) with tables from L1FeatureSpec.
 #ifndef NNET_L1TAGGER_H_
 #define NNET_L1TAGGER_H_
 
@@ -189,6 +190,168 @@ void softmax(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_cols], const mask_T m
             typename CONFIG_T::out_wide_t v = oi;
             v = v >> CONFIG_T::out_frac;
             y[r * N + j] = v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Features computed on chip from L1 particle words (docs/l1_inputs.md, l1tagger.contract.l1features): the word
+// fields are reinterpreted with their own widths (wrapping, as wires of that width would), padded particles
+// (valid bit 0) count as all-zero words, logs are table reads at a floor-log code, tables generated from the spec.
+
+// The fields of particle i (masked by its valid bit).
+template <class data_T, typename CONFIG_T>
+inline void l1w_unpack(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], unsigned i,
+                       ap_uint<CONFIG_T::pt_bits> &p, ap_int<CONFIG_T::eta_bits> &h, ap_int<CONFIG_T::phi_bits> &f,
+                       ap_uint<3> &id, ap_uint<1> &v) {
+    #pragma HLS INLINE
+    const unsigned b = i * CONFIG_T::n_fields;
+    v = w[b + CONFIG_T::i_valid].to_int();
+    p = w[b + CONFIG_T::i_pt].to_int();
+    h = w[b + CONFIG_T::i_eta].to_int();
+    f = w[b + CONFIG_T::i_phi].to_int();
+    id = w[b + CONFIG_T::i_pid].to_int();
+    if (!v) {
+        p = 0;
+        h = 0;
+        f = 0;
+        id = 0;
+    }
+}
+
+// Floor-log code of a W-bit unsigned integer: s = #{k in [M+1, W-1]: x >= 2^k}, c = s * 2^M + (x >> s).
+template <int W, int M> inline int l1w_flog_code(ap_uint<W> x) {
+    #pragma HLS INLINE
+    int s = 0;
+    for (int k = M + 1; k < W; k++) {
+        #pragma HLS UNROLL
+        if (x >= (ap_uint<W + 1>(1) << k))
+            s++;
+    }
+    ap_uint<W> u = x >> s;
+    return s * (1 << M) + (int)u.to_int();
+}
+
+// d - 2pi [d >= pi] + 2pi [d < -pi] (pi in phi LSBs)
+template <int PI> inline int l1w_phi_wrap(int d) {
+    if (d >= PI)
+        return d - 2 * PI;
+    if (d < -PI)
+        return d + 2 * PI;
+    return d;
+}
+
+inline int l1w_clip(int q, int lo, int hi) { return q < lo ? lo : (q > hi ? hi : q); }
+
+// The integer q on the output grid (value q * 2^-frac; q already inside the output range).
+template <class res_T, typename CONFIG_T> inline res_T l1w_value(int q) {
+    typename CONFIG_T::out_wide_t v = q;
+    v = v >> CONFIG_T::frac;
+    return v;
+}
+
+// Key mask (B, N): the valid bit.
+template <class data_T, class res_T, typename CONFIG_T>
+void l1w_mask(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CONFIG_T::n_part]) {
+    #pragma HLS INLINE
+    for (unsigned i = 0; i < CONFIG_T::n_part; i++) {
+        #pragma HLS UNROLL
+        ap_uint<1> v = w[i * CONFIG_T::n_fields + CONFIG_T::i_valid].to_int();
+        y[i] = l1w_value<res_T, CONFIG_T>(v);
+    }
+}
+
+// Per-particle features x (N, n_feat): feat(k) codes 0 logpt, 1 logptrel, 2 deta, 3 dphi (to the seed: the valid
+// particle with the largest pt, ties to the lowest index), 4 charge, 5..9 is_neutral_hadron, is_photon,
+// is_charged_hadron, is_electron, is_muon (l1ct particle ids, value 1.0).
+template <class data_T, class res_T, typename CONFIG_T>
+void l1w_particles(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CONFIG_T::n_part * CONFIG_T::n_feat]) {
+    #pragma HLS INLINE
+    const unsigned N = CONFIG_T::n_part;
+    ap_uint<CONFIG_T::pt_bits> p[N];
+    ap_int<CONFIG_T::eta_bits> h[N];
+    ap_int<CONFIG_T::phi_bits> f[N];
+    ap_uint<3> id[N];
+    ap_uint<1> v[N];
+    for (unsigned i = 0; i < N; i++) {
+        #pragma HLS UNROLL
+        l1w_unpack<data_T, CONFIG_T>(w, i, p[i], h[i], f[i], id[i], v[i]);
+    }
+    long long best = -1;
+    int hs = 0, fs = 0;
+    ap_uint<CONFIG_T::w_sum> sum = 0;
+    for (unsigned i = 0; i < N; i++) {
+        #pragma HLS UNROLL
+        long long key = v[i] ? 2 * (long long)p[i].to_int() + 1 : 0;
+        if (key > best) {
+            best = key;
+            hs = h[i].to_int();
+            fs = f[i].to_int();
+        }
+        sum += p[i];
+    }
+    const int ljet = (int)CONFIG_T::logpt(l1w_flog_code<CONFIG_T::w_sum, CONFIG_T::log_m>(sum));
+    for (unsigned i = 0; i < N; i++) {
+        #pragma HLS UNROLL
+        const int lp = (int)CONFIG_T::logpt(l1w_flog_code<CONFIG_T::pt_bits, CONFIG_T::log_m>(p[i]));
+        const int pid = id[i].to_int();
+        const int ge1 = pid >= 1, ge2 = pid >= 2, ge4 = pid >= 4, ge6 = pid >= 6, odd = pid & 1;
+        for (unsigned k = 0; k < CONFIG_T::n_feat; k++) {
+            #pragma HLS UNROLL
+            int q = 0;
+            switch (CONFIG_T::feat(k)) {
+            case 0: q = lp; break;
+            case 1: q = lp - ljet; break;
+            case 2: q = h[i].to_int() - hs; break;
+            case 3: q = l1w_phi_wrap<CONFIG_T::phi_pi>(f[i].to_int() - fs); break;
+            case 4: q = ge2 * (2 * odd - 1) * CONFIG_T::one; break;
+            case 5: q = (1 - ge1) * CONFIG_T::one; break;
+            case 6: q = (ge1 - ge2) * CONFIG_T::one; break;
+            case 7: q = (ge2 - ge4) * CONFIG_T::one; break;
+            case 8: q = (ge4 - ge6) * CONFIG_T::one; break;
+            case 9: q = ge6 * CONFIG_T::one; break;
+            }
+            q = l1w_clip(q, CONFIG_T::out_lo, CONFIG_T::out_hi);
+            y[i * CONFIG_T::n_feat + k] = l1w_value<res_T, CONFIG_T>(v[i] ? q : 0);
+        }
+    }
+}
+
+// ParT pair features (N, N, 4) = [ln kT, ln z, ln Delta, ln m^2], computed once per unordered pair (symmetric).
+template <class data_T, class res_T, typename CONFIG_T>
+void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CONFIG_T::n_part * CONFIG_T::n_part * 4]) {
+    #pragma HLS INLINE
+    const unsigned N = CONFIG_T::n_part;
+    ap_uint<CONFIG_T::pt_bits> p[N];
+    ap_int<CONFIG_T::eta_bits> h[N];
+    ap_int<CONFIG_T::phi_bits> f[N];
+    ap_uint<3> id[N];
+    ap_uint<1> v[N];
+    int lp[N];
+    for (unsigned i = 0; i < N; i++) {
+        #pragma HLS UNROLL
+        l1w_unpack<data_T, CONFIG_T>(w, i, p[i], h[i], f[i], id[i], v[i]);
+        lp[i] = (int)CONFIG_T::logpt(l1w_flog_code<CONFIG_T::pt_bits, CONFIG_T::log_m>(p[i]));
+    }
+    for (unsigned i = 0; i < N; i++) {
+        #pragma HLS UNROLL
+        for (unsigned j = i; j < N; j++) {
+            #pragma HLS UNROLL
+            const long long de = h[i].to_int() - h[j].to_int();
+            const long long dp = l1w_phi_wrap<CONFIG_T::phi_pi>(f[i].to_int() - f[j].to_int());
+            ap_uint<CONFIG_T::w_d2> d2 = de * de + dp * dp;
+            const int lnd = (int)CONFIG_T::logdr(l1w_flog_code<CONFIG_T::w_d2, CONFIG_T::log_m>(d2));
+            const int li = lp[i], lj = lp[j];
+            const int r = li > lj ? li - lj : lj - li;
+            const int q[4] = {(li < lj ? li : lj) + lnd,
+                              -(r + (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1)),
+                              lnd, li + lj + 2 * lnd};
+            for (unsigned k = 0; k < 4; k++) {
+                #pragma HLS UNROLL
+                const int c = (v[i] && v[j]) ? l1w_clip(q[k], CONFIG_T::out_lo, CONFIG_T::out_hi) : 0;
+                y[(i * N + j) * 4 + k] = l1w_value<res_T, CONFIG_T>(c);
+                y[(j * N + i) * 4 + k] = l1w_value<res_T, CONFIG_T>(c);
+            }
         }
     }
 }

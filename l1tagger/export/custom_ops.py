@@ -11,6 +11,14 @@ FirmwareSoftmax(logits, [mask]) -> weights
     :func:`l1tagger.contract.softmax.softmax_int`. Off-grid or out-of-range logits raise DataError: there is no
     float fallback.
 
+L1ParticleFeatures(words) -> x (B, N, F);  L1WordMask(words) -> mask (B, N);  L1PairFeatures(words) -> pair
+    (B, N, N, 4). Attribute: ``spec`` (JSON of :class:`l1tagger.contract.l1features.L1FeatureSpec`).
+    words are L1 particle words on the unit grid (integers, the format's fields on the last axis); the output is
+    float q * 2^-frac where q is :func:`l1tagger.contract.l1features.features_np` (docs/l1_inputs.md; the mask is
+    the 0/1 valid bit). A word that
+    is not an integer or outside its field's width raises DataError naming the node, the jet, the particle and the
+    field.
+
 ``spec_of_node`` (re-exported here) and the softmax itself come from the torch-free contract
 (:mod:`l1tagger.contract.softmax`).
 """
@@ -23,10 +31,11 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
+from l1tagger.contract import l1features
 from l1tagger.errors import ConfigError, DataError
 from l1tagger.contract.softmax import ONNX_DOMAIN, SoftmaxSpec, softmax_int, spec_of_node  # noqa: F401
 
-__all__ = ["FirmwareSoftmax"]
+__all__ = ["FirmwareSoftmax", "L1ParticleFeatures", "L1PairFeatures", "L1WordMask"]
 
 DOMAIN = ONNX_DOMAIN
 
@@ -89,3 +98,62 @@ class FirmwareSoftmax(CustomOp):
         if len(self.onnx_node.input) not in (1, 2):
             info.append("FirmwareSoftmax takes 1 or 2 inputs (logits, mask)")
         return info
+
+
+class _WordFeatures(CustomOp):
+    """Features computed on chip from L1 particle words (docs/l1_inputs.md) as a qonnx-executable node."""
+
+    def get_nodeattr_types(self):
+        return {"spec": ("s", True, "")}
+
+    def spec(self) -> l1features.L1FeatureSpec:
+        return l1features.spec_of_node(self.onnx_node)
+
+    def make_shape_compatible_op(self, model):
+        # qonnx hides every custom node before onnx's shape inference, so the words' shape may be unknown here:
+        # take it from the nearest tensor upstream through shape-preserving nodes (the words' Quant, hidden as a Cast)
+        name = self.onnx_node.input[0]
+        shape = model.get_tensor_shape(name)
+        while shape is None:
+            producer = model.find_producer(name)
+            if producer is None or producer.op_type not in ("Quant", "Cast", "Identity"):
+                raise ConfigError(f"{self.onnx_node.op_type} node {self.onnx_node.name!r}: the shape of its words "
+                                  f"input {self.onnx_node.input[0]!r} is unknown")
+            name = producer.input[0]
+            shape = model.get_tensor_shape(name)
+        return self.make_const_shape_op(l1features.output_shape(self.onnx_node.op_type, shape, self.spec()))
+
+    def infer_node_datatype(self, model):
+        self.spec()  # validates the attribute
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+
+    def execute_node(self, context, graph):
+        node = self.onnx_node
+        spec = self.spec()
+        kind = l1features.kind_of(node.op_type)
+        words = grid_to_int(context[node.input[0]], 0, f"{node.op_type} node {node.name!r} input {node.input[0]!r}")
+        q = l1features.features_np(words, spec, (kind,), f"{node.op_type} node {node.name!r} words")[kind]
+        frac = l1features.output_grid(spec, kind)[2]
+        context[node.output[0]] = (q.astype(np.float64) * 2.0**-frac).astype(np.float32)
+
+    def verify_node(self):
+        info = []
+        try:
+            info.append(f"{self.onnx_node.op_type} spec ok: {self.spec().to_json()}")
+        except ConfigError as exc:
+            info.append(str(exc))
+        if len(self.onnx_node.input) != 1:
+            info.append(f"{self.onnx_node.op_type} takes 1 input (words)")
+        return info
+
+
+class L1ParticleFeatures(_WordFeatures):
+    """x (B, N, F) from the words: log pT, log pT/pT_jet, deta, dphi to the seed, particle-id features."""
+
+
+class L1PairFeatures(_WordFeatures):
+    """pair (B, N, N, 4) from the words: ln kT, ln z, ln Delta, ln m^2 (docs/l1_inputs.md)."""
+
+
+class L1WordMask(_WordFeatures):
+    """mask (B, N) from the words: the valid bit (0/1), the key mask of the attention."""

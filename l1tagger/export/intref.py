@@ -3,7 +3,8 @@
 Every tensor is held as ``Fx(v, frac)``: int64 array ``v`` with value ``v * 2^-frac``. Quant nodes read their scale
 (must be a power of two), zero point (must be 0), bit width, signedness, narrow flag and rounding mode, and round /
 saturate on integers; MatMul/Add/Mul are exact integer arithmetic (fraction bits add or align); FirmwareSoftmax is
-:func:`l1tagger.contract.softmax.softmax_int`; layout ops move integers. Float data only enters where the graph itself
+:func:`l1tagger.contract.softmax.softmax_int`; the on-chip features of L1 words (L1ParticleFeatures, L1WordMask,
+L1PairFeatures) are :func:`l1tagger.contract.l1features.features_np` on the integer words; layout ops move integers. Float data only enters where the graph itself
 starts from floats: graph inputs and weight initializers, which are quantized by their Quant node with an exact
 float64 division by a power of two. A float tensor used directly by arithmetic (e.g. a 0/1 mask) must be exactly
 representable on a fixed-point grid, else VerificationError.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
+from l1tagger.contract import l1features
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import ROUNDING, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node
@@ -166,6 +168,16 @@ class IntReference:
             mask = np.broadcast_to(self._fx(env, node.input[1], node).v != 0, q.shape)
         return Fx(softmax_int(q, mask, topk, spec), spec.out_frac)
 
+    def _l1features(self, node, env):
+        spec = l1features.spec_of_node(node)
+        kind = l1features.kind_of(node.op_type)
+        w = self._fx(env, node.input[0], node)
+        if w.frac < 0 or np.any(w.v & ((np.int64(1) << w.frac) - 1)):
+            raise VerificationError(f"{node.op_type} node {node.name!r}: input {node.input[0]!r} is not on the unit "
+                                    f"grid of integer words ({w.frac} fraction bits)")
+        q = l1features.features_np(w.v >> w.frac, spec, (kind,), f"{node.op_type} node {node.name!r} words")[kind]
+        return Fx(q.astype(np.int64), l1features.output_grid(spec, kind)[2])
+
     def _matmul(self, node, env):
         a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
         return Fx(np.matmul(a.v, b.v), a.frac + b.frac)
@@ -224,6 +236,7 @@ class IntReference:
 OPS = {
     "Quant": IntReference._quant,
     "FirmwareSoftmax": IntReference._softmax,
+    **{op: IntReference._l1features for op in l1features.OP_TYPES},
     "MatMul": IntReference._matmul,
     "Mul": IntReference._mul,
     "Add": IntReference._add,

@@ -1,6 +1,6 @@
 """Attention analysis: recording from the PyTorch model, analysis on plain arrays, figures (PNG + JSON).
 
-    interpret(model, jets, out_dir)              all figures for a trained model (``l1tagger interpret``)
+    interpret(tagger, jets, out_dir)             all figures for a trained LoadedTagger (``l1tagger interpret``)
     analysis.binarity / logit_spread / lepton_attention / subjet_attention   plain-array functions, e.g. for a
                                                  firmware C-simulation trace of the attention weights
 Definitions of the reported numbers: docs/interpretation.md.

@@ -1,4 +1,5 @@
-"""``interpret(model, jets, out_dir)``: record attention on a dataset and write every figure (PNG + JSON)."""
+"""``interpret(tagger, jets, out_dir)``: record attention on a dataset and write every figure (PNG + JSON); the
+tagger is a ``LoadedTagger`` (``l1tagger.training.load_tagger``)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from l1tagger.interpret import analysis as A
 from l1tagger.interpret import plots
 from l1tagger.interpret.kinematics import exclusive_subjets, ordered_kinematics
 from l1tagger.models.tagger import recording
-from l1tagger.features.inputs import build_inputs
+from l1tagger.training.artifact import LoadedTagger
 from l1tagger.utils.atomic import atomic_write_json
 
 
-def record(model, jets: JetSet, batch_size: int = 256) -> list[dict]:
-    """Per layer dict of concatenated numpy recordings (weights, particle_weights, qk, u) over ``jets``."""
-    cfg = model.train_config.model
-    inputs, _ = build_inputs(jets, cfg, model.feature_scaler)
+def record(tagger: LoadedTagger, jets: JetSet, batch_size: int = 256) -> list[dict]:
+    """Per layer dict of concatenated numpy recordings (weights, particle_weights, qk, u) of ``tagger``'s model over
+    ``jets``."""
+    inputs = tagger.inputs(jets)
+    model = tagger.model
     device = next(model.parameters()).device
     model.eval()
     chunks: list[list[dict]] = []
@@ -37,19 +39,19 @@ def record(model, jets: JetSet, batch_size: int = 256) -> list[dict]:
     return layers
 
 
-def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3,
+def interpret(tagger: LoadedTagger, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 3,
               layers: list[dict] | None = None, source: str = "pytorch") -> dict:
-    """Write attention maps, binarity, q·kᵀ vs U row spreads, lepton and subjet attention for ``model`` on ``jets``
+    """Write attention maps, binarity, q·kᵀ vs U row spreads, lepton and subjet attention for ``tagger`` on ``jets``
     (the numbers are defined in docs/interpretation.md).
 
     ``layers``: attention recorded elsewhere (e.g. the firmware's C-simulation trace, see
     ``firmware_layers``), same layout as ``record``; default: record the PyTorch model on ``jets``.
     """
-    cfg = model.train_config.model
+    cfg = tagger.model_config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if layers is None:
-        layers = record(model, jets)
+        layers = record(tagger, jets)
     kin = ordered_kinematics(jets, cfg.n_particles, cfg.ordering)
     mask, labels, names = kin["mask"], jets.labels, list(jets.class_names)
     summary: dict = {"source": source, "attention": cfg.attention, "ordering": cfg.ordering, "features": cfg.features,
@@ -128,20 +130,20 @@ def interpret(model, jets: JetSet, out_dir, map_jets: int = 2, n_subjets: int = 
     return summary
 
 
-def firmware_layers(model, jets: JetSet, project_dir) -> list[dict]:
-    """Attention weights of the firmware: run ``jets`` through the HLS project's C simulation with per-layer
+def firmware_layers(tagger: LoadedTagger, jets: JetSet, project_dir) -> list[dict]:
+    """Attention weights of the firmware: run ``jets`` (made graph inputs with ``tagger``'s config and feature
+    scaler, :func:`l1tagger.qat.artifact.testbench_feed`) through the HLS project's C simulation with per-layer
     tracing and regroup its softmax outputs into ``record``'s layout (no q·kᵀ / U split: the firmware only has
     their sum). Linformer weights act on projected rows, not particles, so they cannot be drawn per particle."""
     from l1tagger.errors import ConfigError
+    from l1tagger.qat.artifact import testbench_feed
     from l1tagger.verify.attention import attention_from_project
 
-    cfg = model.train_config.model
+    cfg = tagger.model_config
     if cfg.attention == "linformer":
         raise ConfigError("firmware attention maps need per-particle weights; a Linformer's softmax acts on the "
                           f"{cfg.linformer_k} projected rows, not on particles")
-    inputs, _ = build_inputs(jets, cfg, model.feature_scaler)
-    feed = inputs.graph_feed()
-    groups = attention_from_project(project_dir, cfg.n_heads, inputs=feed)
+    groups = attention_from_project(project_dir, cfg.n_heads, inputs=testbench_feed(tagger, jets))
     layers = []
     for i, g in enumerate(groups):
         w = g["weights"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from l1tagger.errors import ConfigError
+from l1tagger.utils import dataclass_io
 
 ATTENTIONS = ("full", "linformer", "topk")
 ORDERINGS = ("pt", "dr", "cluster")
 LINFORMER_INITS = ("random", "blocks", "log_blocks")
+INPUTS = ("features", "l1words")
 
 
 @dataclass
@@ -18,8 +20,15 @@ class ModelConfig:
 
     Inputs
       n_particles:  N, particles per jet the model takes (jets are truncated/padded to N in preprocessing)
-      features:     particle feature set name (``l1tagger.features.FEATURE_SETS``: "full", "kin", "l1")
-      n_features:   F, number of particle features (derived from ``features`` when 0)
+      inputs:       "features" - graph inputs x (B,N,F), mask (B,N) [, pair (B,N,N,4)] computed off chip in float
+                    and standardised; "l1words" - one graph input ``words`` (B,N,n_fields): integer L1 particle
+                    words (``l1tagger.data.words``), from which x, the mask (the valid bit) and pair are computed
+                    on chip, bit-exactly (``l1tagger.contract.l1features``, docs/l1_inputs.md)
+      l1features:   with "l1words": the L1FeatureSpec as a mapping (keys of ``L1FeatureSpec.from_dict``: format,
+                    particle_features, frac, x_bits, pair_bits, log_mantissa_bits, max_particles; {} = defaults)
+      features:     particle feature set name (``l1tagger.features.FEATURE_SETS``: "full", "kin", "l1"); with
+                    "l1words" the spec's particle_features are used instead
+      n_features:   F, number of particle features (derived from ``features`` or the spec when 0)
       n_classes:    number of output logits
     Width
       d_model:      particle embedding width d (split into n_heads heads of d/n_heads)
@@ -61,8 +70,12 @@ class ModelConfig:
     linformer_fixed: bool = False
     topk_k: int = 2
     ordering: str = "pt"
+    inputs: str = "features"
+    l1features: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.inputs == "l1words" and not self.n_features:
+            self.n_features = self.l1_spec.n_features
         if not self.n_features:
             from l1tagger.features.particle import resolve_feature_names
 
@@ -75,8 +88,20 @@ class ModelConfig:
     def head_size(self) -> int:
         return self.d_model // self.n_heads
 
+    @property
+    def l1_spec(self):
+        """The :class:`~l1tagger.contract.l1features.L1FeatureSpec` of an "l1words" model (ConfigError naming the
+        bad key)."""
+        from l1tagger.contract.l1features import L1FeatureSpec
+
+        try:
+            return L1FeatureSpec.from_dict(self.l1features)
+        except ConfigError as exc:
+            raise ConfigError(f"l1features: {exc}") from None
+
     def validate(self) -> "ModelConfig":
-        for key, allowed in (("attention", ATTENTIONS), ("ordering", ORDERINGS), ("linformer_init", LINFORMER_INITS)):
+        for key, allowed in (("attention", ATTENTIONS), ("ordering", ORDERINGS), ("linformer_init", LINFORMER_INITS),
+                             ("inputs", INPUTS)):
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {list(allowed)}")
         for key in ("n_particles", "n_features", "n_classes", "d_model", "n_heads", "n_blocks", "ffn_dim",
@@ -90,15 +115,23 @@ class ModelConfig:
             raise ConfigError(f"n_classes: need at least 2 classes, got {self.n_classes}")
         if self.attention == "linformer" and self.linformer_k > self.n_particles:
             raise ConfigError(f"linformer_k: {self.linformer_k} exceeds n_particles={self.n_particles}")
+        if self.inputs == "l1words":
+            spec = self.l1_spec
+            if self.n_features != spec.n_features:
+                raise ConfigError(f"n_features: {self.n_features}, but l1features computes {spec.n_features} "
+                                  f"particle features {list(spec.particle_features)}")
+            if self.n_particles > spec.max_particles:
+                raise ConfigError(f"n_particles: {self.n_particles} exceeds l1features max_particles = "
+                                  f"{spec.max_particles}")
+        elif self.l1features:
+            raise ConfigError(f"l1features: given, but inputs is {self.inputs!r}; set inputs: l1words to use it")
         return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ConfigError(f"unknown model config key(s) {unknown}; known: {sorted(fields)}")
-        return cls(**data).validate()
+    def from_dict(cls, data: dict, path: str = "") -> "ModelConfig":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``) and validated; every error names the dotted field
+        (``path``: where this config sits in a larger document, e.g. "model")."""
+        return dataclass_io.validated(dataclass_io.from_dict(cls, data, path), path)

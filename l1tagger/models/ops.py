@@ -18,6 +18,10 @@ Contract (every method takes the layer's dotted ``name`` first, so recipes can o
                                          key_mask == 0 and (if topk > 0) all but the topk largest logits of each
                                          row get exactly zero weight. Float: exact masked softmax; quantized: the
                                          bit-exact firmware softmax of ``l1tagger.qat.softmax``.
+    l1features(name, spec, pair)      -> module(words) -> (x, mask, pair or None): the features computed on chip
+                                         from L1 particle words (``l1tagger.features.onchip.OnChipFeatures``), the
+                                         same integers in both; quantized: the words, mask and feature grids are
+                                         declared by constant-scale Quant nodes.
 
 Allowed in L1 models: only these ops plus reshape/transpose/concat/slicing of activations. No GELU, no LayerNorm,
 no division, no exp outside softmax: every op has a fixed-point hardware form.
@@ -108,3 +112,8 @@ class FloatOps:
 
     def softmax(self, name: str, topk: int = 0) -> nn.Module:
         return MaskedSoftmax(topk)
+
+    def l1features(self, name: str, spec, pair: bool) -> nn.Module:
+        from l1tagger.features.onchip import OnChipFeatures
+
+        return OnChipFeatures(spec, nn.Identity(), nn.Identity(), nn.Identity() if pair else None)

@@ -4,6 +4,8 @@ Graph (per jet; B is the batch axis; every arrow is an op from ``l1tagger.models
 
     x (B,N,F) -> input.x -> embed.fc1 -> embed.relu -> embed.fc2                      h (B,N,d)
     pair (B,N,N,4) -> input.pair -> pair.fc1 -> pair.relu -> pair.h{h}.fc2           U_h (B,N,N), one per head
+    (inputs "l1words": words (B,N,n_fields) -> input.words (on-chip features, ``ops.l1features``) -> x, mask =
+     the valid bit, pair on the spec's grids, which replace input.x / mask / input.pair above; docs/l1_inputs.md)
     blocks.{i}:  for each head h
                    q_h, k_h, v_h = attn.h{h}.{q,k,v}(h)                               (B,N,dh)
                    full/topk:  logits = attn.h{h}.qk(q_h, k_hᵀ) [+ attn.h{h}.bias(., U_h)]      (B,N,N)
@@ -79,7 +81,8 @@ class PairEmbed(nn.Module):
 
     def __init__(self, ops, name: str, cfg: ModelConfig):
         super().__init__()
-        self.inp = ops.input_quant("input.pair")
+        # l1words: the pair features come on their grid from the on-chip feature op
+        self.inp = ops.input_quant("input.pair") if cfg.inputs == "features" else nn.Identity()
         self.fc1 = ops.linear(f"{name}.fc1", N_PAIR_FEATURES, cfg.pair_hidden)
         self.relu = ops.relu(f"{name}.relu")
         self.fc2 = nn.ModuleList(ops.linear(f"{name}.h{h}.fc2", cfg.pair_hidden, 1) for h in range(cfg.n_heads))
@@ -211,13 +214,19 @@ class ClassAttentionPool(nn.Module):
 
 
 class L1Tagger(nn.Module):
-    """The L1 tagger. ``forward(x, mask, pair=None) -> logits``; build the quantized twin with ``ops=QuantOps(...)``."""
+    """The L1 tagger. ``forward(x, mask, pair=None) -> logits``; build the quantized twin with ``ops=QuantOps(...)``.
+
+    With ``cfg.inputs == "l1words"``: ``forward(words, mask=None) -> logits``; ``words`` (B,N,n_fields) are L1
+    particle words, x, the mask (the valid bit) and pair are computed from them on chip (``self.words``); a
+    ``mask`` given as well must equal the valid bit.
+    """
 
     def __init__(self, cfg: ModelConfig, ops=None):
         super().__init__()
         ops = ops or FloatOps()
         self.cfg = cfg.validate()
-        self.inp = ops.input_quant("input.x")
+        self.words = ops.l1features("input.words", cfg.l1_spec, cfg.pair_bias) if cfg.inputs == "l1words" else None
+        self.inp = ops.input_quant("input.x") if self.words is None else nn.Identity()
         self.embed_fc1 = ops.linear("embed.fc1", cfg.n_features, cfg.embed_dim)
         self.embed_relu = ops.relu("embed.relu")
         self.embed_fc2 = ops.linear("embed.fc2", cfg.embed_dim, cfg.d_model)
@@ -231,6 +240,8 @@ class L1Tagger(nn.Module):
 
     def check_inputs(self, x, mask, pair):
         cfg = self.cfg
+        if mask is None:
+            raise DataError("this model takes (x, mask[, pair]): mask is missing")
         if x.dim() != 3 or x.shape[1] != cfg.n_particles or x.shape[2] != cfg.n_features:
             raise DataError(
                 f"x must have shape (B, {cfg.n_particles}, {cfg.n_features}) for this model, got {tuple(x.shape)}"
@@ -246,7 +257,25 @@ class L1Tagger(nn.Module):
                 got = None if pair is None else tuple(pair.shape)
                 raise DataError(f"this model uses the interaction bias: pair must have shape {want}, got {got}")
 
-    def forward(self, x, mask, pair=None):
+    def word_inputs(self, words, mask=None, pair=None):
+        """(x, mask, pair) computed on chip from the words; a given mask must equal the valid bit."""
+        if pair is not None:
+            raise DataError("this model computes the pair features on chip from the words: pair must not be given")
+        self.words.check(words, self.cfg.n_particles)
+        x, valid, pair = self.words(words)
+        if mask is not None and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+            if tuple(mask.shape) != tuple(valid.shape):
+                raise DataError(f"mask must have shape {tuple(valid.shape)}, got {tuple(mask.shape)}")
+            bad = mask.to(valid.dtype) != valid
+            if bool(bad.any()):
+                j, p = (int(i) for i in bad.nonzero()[0])
+                raise DataError(f"mask jet {j} particle {p}: {float(mask[j, p])!r}, but the word's valid bit is "
+                                f"{int(valid[j, p])}")
+        return x, valid, pair
+
+    def forward(self, x, mask=None, pair=None):
+        if self.words is not None:
+            x, mask, pair = self.word_inputs(x, mask, pair)
         self.check_inputs(x, mask, pair)
         mask = mask.to(x.dtype)
         mask3, key_mask = mask.unsqueeze(-1), mask.unsqueeze(1)

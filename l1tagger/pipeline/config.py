@@ -16,10 +16,10 @@ import yaml
 from l1tagger.errors import ConfigError
 from l1tagger.models.config import ModelConfig
 from l1tagger.qat.finetune import QATConfig
-from l1tagger.report.schema import DEFAULT_BUDGET
+from l1tagger.report.budgets import DEFAULT_BUDGET, check_clock_ns, load_budget
 from l1tagger.resources import resolve_budget, resolve_recipe
 from l1tagger.training.config import TrainConfig
-from l1tagger.utils.dataclass_io import from_dict, nested_error, to_dict
+from l1tagger.utils.dataclass_io import from_dict, to_dict, validated
 from l1tagger.utils.yamlio import load_yaml
 
 #: a run name is one path component: runs/<name>/, hls_projects/<name>/
@@ -27,9 +27,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 #: seeds numpy, torch and the Pythia chunk seeds all accept
 MAX_SEED = 2**32 - 1
-
-#: relative tolerance of "clock_ns is as fast as the budget's clock" (2.7778 ns is 360 MHz as written in configs)
-CLOCK_RTOL = 1e-3
 
 
 #: fields of the sections that the run sets itself (dotted path -> why): a run file may not give them, and
@@ -163,8 +160,6 @@ class RunConfig:
         """The firmware clock period: ``clock_ns``, or the budget's clock when it is not set."""
         if self.clock_ns is not None:
             return self.clock_ns
-        from l1tagger.report.budgets import load_budget
-
         return load_budget(self.budget).clock_period_ns
 
     def train_config(self, n_classes: int) -> TrainConfig:
@@ -208,11 +203,7 @@ class RunConfig:
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed: must be in 0..{MAX_SEED} (numpy and torch refuse negative seeds), got {self.seed}")
         for section in ("model", "train", "qat"):
-            value = getattr(self, section)
-            try:
-                value.validate()
-            except ConfigError as exc:
-                raise nested_error(section, exc, type(value)) from None
+            validated(getattr(self, section), section)
         m = self.model
         for key, used in (("linformer_k", "linformer"), ("topk_k", "topk")):
             k = getattr(m, key)
@@ -259,16 +250,6 @@ def dump_run_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg, fixed=DERIVED), sort_keys=False)
 
 
-def check_clock_ns(clock_ns: float, budget, field_name: str = "clock_ns") -> None:
-    """ConfigError unless a design clocked at ``clock_ns`` is at least as fast as ``budget``'s clock."""
-    if clock_ns > budget.clock_period_ns * (1 + CLOCK_RTOL):
-        raise ConfigError(
-            f"{field_name}: {clock_ns} ns ({1e3 / clock_ns:.4g} MHz) is slower than the clock of budget "
-            f"{budget.name!r} ({budget.clock_mhz:g} MHz = {budget.clock_period_ns:.4f} ns); set {field_name} <= "
-            f"{budget.clock_period_ns:.4f} or choose a budget with a slower clock"
-        )
-
-
 def _same_or_inside(a: Path, b: Path) -> bool:
     """True when resolved ``a`` is ``b`` or lies inside it."""
     a, b = a.resolve(), b.resolve()
@@ -284,7 +265,6 @@ def preflight(cfg: RunConfig, log=None) -> dict:
     ``{"recipe": Recipe, "budget": Budget}``.
     """
     from l1tagger.qat.recipe import load_recipe
-    from l1tagger.report.budgets import load_budget
 
     cfg.validate()
     if cfg.dataset and not cfg.dataset.startswith("toy:") and not Path(cfg.dataset).is_file():

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1tagger.errors import NotBitExactError
 from l1tagger.pipeline.config import RunConfig, preflight
 from l1tagger.pipeline.steps import Step, StepContext, run_steps
 # PROJECT_MARKER: in the run directory, the resolved HLS project path this run created (the run may clear only that
@@ -42,7 +43,6 @@ from l1tagger.report.schema import PROJECT_MARKER
 from l1tagger.utils.atomic import atomic_path, atomic_write_json
 from l1tagger.utils.fs import UnsafeRemovalError, is_strictly_inside, remove_inside
 from l1tagger.utils.lock import DatasetLockedError, RunLockedError, exclusive_lock, lock_path_for
-from l1tagger.verify.csim_result import NotBitExactError
 
 SPLIT = (0.6, 0.2, 0.2)
 
@@ -91,7 +91,7 @@ def step_data(cfg: RunConfig, ctx: StepContext) -> dict:
 
 
 def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
-    from l1tagger.training import evaluate, load_checkpoint, train, write_metrics
+    from l1tagger.training import evaluate, load_tagger, train, write_metrics
 
     jets, parts = _jets(cfg, ctx)
     tc = cfg.train_config(len(jets.class_names))
@@ -101,7 +101,7 @@ def step_train(cfg: RunConfig, ctx: StepContext) -> dict:
     if ctx.fresh and remove_inside(work, ctx.run_dir):
         ctx.log(f"  cleared {work} (no resume: --force or damaged artifacts)")
     ckpt = train(tc, parts["train"], parts["val"], work, resume=True)
-    metrics = evaluate(load_checkpoint(ckpt), parts["test"], with_curves=True)
+    metrics = evaluate(load_tagger(ckpt), parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "float.json", ctx.run_dir / "metrics" / "float_roc.png", "float")
     ctx.log(f"  float: accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
     m = cfg.model
@@ -146,10 +146,9 @@ def _test_jets(cfg: RunConfig, ctx: StepContext):
 
 
 def _test_inputs(cfg: RunConfig, ctx: StepContext) -> dict:
-    from l1tagger.qat.artifact import testbench_feed
-    from l1tagger.qat.finetune import load_qat_checkpoint
+    from l1tagger.qat.artifact import load_qat_tagger, testbench_feed
 
-    return testbench_feed(load_qat_checkpoint(ctx.artifact("qat", "qat")), _test_jets(cfg, ctx))
+    return testbench_feed(load_qat_tagger(ctx.artifact("qat", "qat")), _test_jets(cfg, ctx))
 
 
 def _owns_project(project: Path, run_dir: Path) -> bool:

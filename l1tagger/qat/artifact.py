@@ -18,10 +18,12 @@ Provenance (``provenance(result, qat_config)``): the source float checkpoint and
 it back for the HLS project's manifest. A cross-check that is not bit-exact raises NotBitExactError after the
 manifest (the evidence) is written.
 
-    testbench_feed(model, jets, n_jets=None) -> {graph input: array}
+    load_qat_tagger(qat.pt) -> LoadedTagger (model, train config, scaler, class names, recipe, softmax specs)
+    testbench_feed(tagger, jets, n_jets=None) -> {graph input: array}
 
-is the one way jets become graph inputs of a quantized model (its own feature scaler): the export cross-check,
-``l1tagger convert --data`` and the pipeline's test bench all use it.
+``testbench_feed`` is the one way jets become graph inputs of a quantized model (its own feature scaler): the export
+cross-check, ``l1tagger convert --data``, the pipeline's test bench and ``l1tagger interpret --from-project`` all
+use it.
 """
 
 from __future__ import annotations
@@ -32,23 +34,31 @@ from pathlib import Path
 
 import numpy as np
 
-from l1tagger.errors import ConfigError
+from l1tagger.errors import ConfigError, NotBitExactError
+from l1tagger.training.artifact import LoadedTagger, as_tagger
 from l1tagger.utils.atomic import atomic_path, atomic_torch_save, atomic_write_json
 from l1tagger.utils.hashing import sha256_file
-from l1tagger.verify.csim_result import NotBitExactError
 
 MANIFEST_FORMAT = "l1tagger-qat-artifact-1"
 
 
-def testbench_feed(model, jets, n_jets: int | None = None) -> dict[str, np.ndarray]:
-    """The exported graph's inputs (``x``, ``mask``, ``pair``) for ``jets``, built with the quantized ``model``'s
-    config and feature scaler; ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller chose the order)."""
-    from l1tagger.features.inputs import build_inputs
+def load_qat_tagger(path, recipe_path=None) -> LoadedTagger:
+    """The quantized model of a QAT checkpoint (``qat.pt``) with its train config, feature scaler, class names,
+    recipe (the checkpoint's unless ``recipe_path`` is given) and softmax specs. ConfigError naming the file for a
+    missing, unreadable or foreign file and for weights that do not fit the model."""
+    from l1tagger.qat.finetune import load_qat_checkpoint
 
+    return LoadedTagger.of_model(load_qat_checkpoint(path, recipe_path))
+
+
+def testbench_feed(tagger: LoadedTagger, jets, n_jets: int | None = None) -> dict[str, np.ndarray]:
+    """The exported graph's inputs (``x``, ``mask``, ``pair``) for ``jets``, built with the ``tagger``'s config and
+    feature scaler (a module carrying the old attributes, e.g. ``QATResult.model``, is read with
+    ``LoadedTagger.of_model``); ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller chose the order)."""
+    tagger = as_tagger(tagger)
     if n_jets is not None:
         jets = jets.subset(np.arange(min(len(jets), n_jets)))
-    inp, _ = build_inputs(jets, model.train_config.model, model.feature_scaler)
-    return inp.graph_feed()
+    return tagger.inputs(jets).graph_feed()
 
 
 def provenance(result, qat_config) -> dict:
@@ -128,8 +138,9 @@ def _export(result, out: Path, val_jets, check_jets: int) -> dict:
     from l1tagger.export.export import export_qonnx_model
     from l1tagger.qat.softmax import SoftmaxSpec
 
-    model = result.model.eval()
-    feed = testbench_feed(model, val_jets, check_jets)
+    tagger = LoadedTagger.of_model(result.model.eval())
+    model = tagger.model
+    feed = testbench_feed(tagger, val_jets, check_jets)
     example = tuple(torch.as_tensor(v[:1]) for v in feed.values())
     wrapper = export_qonnx_model(model, example, out / "model.onnx")
     check = crosscheck(model, wrapper, feed)
@@ -143,9 +154,9 @@ def _export(result, out: Path, val_jets, check_jets: int) -> dict:
                        "note": "x and pair are standardised with the checkpoint's feature scaler, then quantized "
                                "to this grid by the graph's first Quant nodes"},
         "outputs": [o.name for o in wrapper.graph.output],
-        "class_names": list(model.class_names),
-        "softmax": {name: {"spec": d, "table_digest": SoftmaxSpec.from_dict(d).table_digest()}
-                    for name, d in model.softmax_specs.items()},
+        "class_names": list(tagger.class_names),
+        "softmax": {name: {"spec": d, "table_digest": SoftmaxSpec.from_dict(d, f"softmax.{name}").table_digest()}
+                    for name, d in tagger.softmax_specs.items()},
         "crosscheck": check.to_dict(),
         "ops": sorted({n.op_type for n in wrapper.graph.node}),
         "n_nodes": len(wrapper.graph.node),

@@ -129,8 +129,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     number of extra epochs) and evaluate float / before / after on ``val_jets``."""
     from tqdm import tqdm
 
-    from l1tagger.training import build_inputs, evaluate, load_checkpoint
-    from l1tagger.training.loop import _epoch_eval
+    from l1tagger.training import build_inputs, evaluate, evaluate_epoch, load_checkpoint
 
     cfg = (cfg or QATConfig()).validate()
     if recipe is not None and not isinstance(recipe, Recipe):
@@ -164,7 +163,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     x_all, m_all, p_all = tr.tensors()
     y_all = torch.as_tensor(tr.labels)
     steps = math.ceil(len(tr) / bs)
-    best_loss, acc0, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
+    best_loss, acc0, _ = evaluate_epoch(qmodel, va, torch.device("cpu"), 512)
     best_state = copy.deepcopy(qmodel.state_dict())
     history = [{"epoch": 0, "val_loss": best_loss}]
     if hq is not None:
@@ -192,7 +191,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
             nn.utils.clip_grad_norm_(clipped, 1.0)
             opt.step()
             total += float(ce.detach()) * len(idx)
-        val_loss, val_acc, _ = _epoch_eval(qmodel, va, torch.device("cpu"), 512)
+        val_loss, val_acc, _ = evaluate_epoch(qmodel, va, torch.device("cpu"), 512)
         rec = {"epoch": epoch + 1, "train_loss": total / len(tr), "val_loss": val_loss, "val_accuracy": val_acc}
         if hq is not None:
             exact = ebops_exact(qmodel)

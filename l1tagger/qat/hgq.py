@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from l1tagger.errors import ConfigError, ExportError
+from l1tagger.errors import ConfigError, DataError, ExportError
 from l1tagger.qat.recipe import HGQConfig
 
 #: float32 execution of the QONNX reference is exact while every accumulation stays below 2^ACC_EXACT_BITS LSB
@@ -77,13 +77,12 @@ def constant_bits(k) -> np.ndarray:
     bit_length(m)). ``k``: integers (any integer or integral float array; |k| < 2^53). The sign is not counted."""
     a = np.abs(np.asarray(k, dtype=np.float64))
     if np.any(a != np.round(a)) or np.any(a >= 2.0 ** 53):
-        raise ConfigError("constant_bits: constants must be integers below 2^53 on their grid")
+        raise DataError("constant_bits: constants must be integers below 2^53 on their grid")
     n = a.astype(np.int64)
     low = n & -n  # lowest set bit (0 for 0)
     out = np.zeros(n.shape, dtype=np.int64)
     nz = n > 0
-    # floor(log2) of integers < 2^53 is exact in float64 for powers of two; use frexp for the msb
-    msb = np.frexp(a[nz])[1] - 1  # a = m * 2^e, m in [0.5, 1) -> floor(log2 a) = e - 1
+    msb = np.frexp(a[nz])[1] - 1  # a = m * 2^e exactly, m in [0.5, 1) -> floor(log2 a) = e - 1
     lsb = np.frexp(low[nz].astype(np.float64))[1] - 1
     out[nz] = msb - lsb + 1
     return out
@@ -141,14 +140,17 @@ def hgq_quantizer(layer: nn.Module) -> HGQWeightQuant | None:
 
 
 def container_grid(layer: nn.Module) -> tuple[int, int]:
-    """(bits, frac) of a QuantLinear's constant power-of-two weight grid (ConfigError if its scale is learned)."""
+    """(bits, frac) of a QuantLinear's constant power-of-two weight grid (ConfigError if its scale is not constant:
+    a scale computed from the weights would move under the HGQ values)."""
+    from brevitas.inject.enum import ScalingImplType
+
     qw = layer.weight_quant
+    kind = getattr(qw.quant_injector, "scaling_impl_type", None)
     scale = float(qw.scale())
-    bits = int(qw.bit_width())
     m, e = math.frexp(scale)
-    if m != 0.5 or not qw.is_narrow_range:
-        raise ConfigError(f"HGQ needs a narrow-range power-of-two weight grid, found scale {scale}")
-    return bits, -(e - 1)
+    if kind != ScalingImplType.CONST or m != 0.5 or not qw.is_narrow_range:
+        raise ConfigError(f"HGQ needs a constant narrow-range power-of-two weight grid, found a {kind} scale {scale}")
+    return int(qw.bit_width()), -(e - 1)
 
 
 def quant_linears(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -201,6 +203,7 @@ def bake_hgq(model: nn.Module) -> int:
 
 
 def is_hgq(model: nn.Module) -> bool:
+    """Whether any QuantLinear of ``model`` still carries an HGQ parametrization (not baked)."""
     return any(hgq_quantizer(m) is not None for _, m in quant_linears(model))
 
 
@@ -246,10 +249,9 @@ class CostTerm:
 
 @dataclass
 class CostGraph:
-    terms: list[CostTerm] = field(default_factory=list)
+    """The costed operations of one jet's forward pass, in call order."""
 
-    def producers(self) -> set[str]:
-        return {p for t in self.terms for ops in t.operands for p in ops if p != MASK}
+    terms: list[CostTerm] = field(default_factory=list)
 
 
 def _example(model: nn.Module) -> tuple:
@@ -448,15 +450,11 @@ def weight_stats(model: nn.Module) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ accumulators
-def accumulator_bounds(model: nn.Module, act_max_bits: int | None = None) -> dict[str, float]:
-    """Per QuantLinear: log2 of the worst-case accumulation (x W^T + b) in units of its LSB.
-
-    Worst case over any weights on the container grid and any input on its grid; ``act_max_bits``: assume every
-    trainable-width input at that width (the upper end of training) instead of its current width. Float32 execution
-    of the QONNX reference is exact while each bound stays below ACC_EXACT_BITS."""
+def _accumulators(model: nn.Module, act_max_bits: int | None):
+    """Per QuantLinear: (name, log2 of the worst-case |x W^T + b| in accumulator LSBs, input LSB, weight LSB,
+    bias LSB or None)."""
     g = cost_graph(model)
     mods = dict(model.named_modules())
-    out = {}
     with torch.no_grad():
         for t in g.terms:
             if t.kind != "linear":
@@ -466,31 +464,41 @@ def accumulator_bounds(model: nn.Module, act_max_bits: int | None = None) -> dic
             for p in t.operands[0]:
                 proxy = _act_proxy(mods[p])
                 bits, scale = float(proxy.bit_width()), float(proxy.scale())
-                signed = bool(proxy.is_signed)
-                top = 2.0 ** (bits - 1) if signed else 2.0 ** bits - 1
+                top = 2.0 ** (bits - 1) if proxy.is_signed else 2.0 ** bits - 1
                 trainable = any(n.endswith("bit_width_offset") for n, _ in proxy.named_parameters())
                 lsb = scale * 2.0 ** (bits - act_max_bits) if trainable and act_max_bits else scale
                 x_max, x_lsb = max(x_max, top * scale), min(x_lsb, lsb)
             qw = layer.quant_weight()
             w_lsb = float(qw.scale)
-            w_max = (2.0 ** (float(qw.bit_width) - 1) - 1) * w_lsb
-            lsb, total = x_lsb * w_lsb, t.in_features * x_max * w_max
-            if layer.bias is not None:
+            lsb, total = x_lsb * w_lsb, t.in_features * x_max * (2.0 ** (float(qw.bit_width) - 1) - 1) * w_lsb
+            b_lsb = None
+            if layer.bias is not None:  # the bias grid's whole range: training may move the bias
                 qb = layer.quant_bias()
-                lsb = min(lsb, float(qb.scale))
-                total += float(qb.value.abs().max())
-            out[t.module] = math.log2(total / lsb) if total > 0 else 0.0
-    return out
+                b_lsb = float(qb.scale)
+                lsb, total = min(lsb, b_lsb), total + 2.0 ** (float(qb.bit_width) - 1) * b_lsb
+            yield t.module, (math.log2(total / lsb) if total > 0 else 0.0), x_lsb, w_lsb, b_lsb
+
+
+def accumulator_bounds(model: nn.Module, act_max_bits: int | None = None) -> dict[str, float]:
+    """Per QuantLinear: log2 of the worst-case accumulation (x W^T + b) in units of its LSB.
+
+    Worst case over any weights on the container grid, any input on its grid and any bias on its grid;
+    ``act_max_bits``: every trainable-width input at that width (the upper end of training) instead of its current
+    width. Float32 execution of the QONNX reference is exact while each bound stays below ACC_EXACT_BITS."""
+    return {name: b for name, b, *_ in _accumulators(model, act_max_bits)}
 
 
 def check_accumulators(model: nn.Module, act_max_bits: int | None = None) -> dict[str, float]:
-    """:func:`accumulator_bounds`, ConfigError naming the first layer whose bound reaches 2^24 LSB."""
-    bounds = accumulator_bounds(model, act_max_bits)
-    for name, b in bounds.items():
+    """:func:`accumulator_bounds`; ConfigError naming the first layer whose bound reaches 2^24 LSB and its LSBs."""
+    out = {}
+    for name, b, x_lsb, w_lsb, b_lsb in _accumulators(model, act_max_bits):
         if b >= ACC_EXACT_BITS:
-            raise ConfigError(f"layer {name!r}: worst-case accumulation needs 2^{b:.1f} LSB >= 2^{ACC_EXACT_BITS}: the "
-                              f"float32 reference would not be exact; narrow hgq.weight.bits or hgq.act.max_bits")
-    return bounds
+            bias = f", bias LSB {b_lsb:.3g}" if b_lsb is not None else ""
+            raise ConfigError(f"layer {name!r}: worst-case accumulation needs 2^{b:.1f} LSB >= 2^{ACC_EXACT_BITS} "
+                              f"(input LSB {x_lsb:.3g}, weight LSB {w_lsb:.3g}{bias}): the float32 reference would "
+                              f"not be exact; narrow hgq.weight.bits or hgq.act.max_bits, or coarsen the finest grid")
+        out[name] = b
+    return out
 
 
 # ------------------------------------------------------------------------------------------ schedule
@@ -550,8 +558,8 @@ class BestEpoch:
 
 
 __all__ = [
-    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "is_hgq", "hgq_quantizer", "hgq_param_groups",
-    "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact", "weight_bits", "weight_stats",
-    "constant_bits", "accumulator_bounds", "check_accumulators", "BetaSchedule", "BestEpoch", "round_ste",
-    "clamp_ste", "container_grid", "ACC_EXACT_BITS",
+    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "is_hgq", "hgq_quantizer",
+    "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact", "weight_bits",
+    "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators", "BetaSchedule",
+    "BestEpoch", "round_ste", "clamp_ste", "container_grid", "ACC_EXACT_BITS", "MASK",
 ]

@@ -6,6 +6,7 @@ Every module returns plain float tensors whose values lie on a power-of-two fixe
 * ``linear``: QuantLinear, fixed-point weights (learned power-of-two scale, or the constant grid 2^-frac when the
   weight spec has ``frac``: the HGQ container), quantized bias, output quantizer;
 * ``relu``: QuantReLU (unsigned); ``quant``/``matmul``/``add``/``mul``: the op followed by a QuantIdentity;
+* ``l1features``: the on-chip features of L1 words with the spec's constant grids (words, x, pair);
 * ``softmax``: QuantIdentity onto the softmax input grid (constant scale 2^-in_frac, in_bits wide) ->
   :class:`l1tagger.qat.softmax.FirmwareSoftmax` -> QuantIdentity onto the output grid (unsigned, constant scale
   2^-out_frac; idempotent on the softmax output, it declares the type in the exported graph).
@@ -56,8 +57,8 @@ def _injector(spec: QuantSpec, rounding_mode: str | None, widths: tuple[int, int
         elif family == "act":
             thr = 2.0 ** (spec.bits - 1 - spec.frac)  # signed: scale = thr / 2^(bits-1)
             kw.update(scaling_impl_type=ScalingImplType.CONST, min_val=-thr, max_val=thr)
-        elif family == "weight":
-            # constant container grid: scale = scaling_const / 2^(bits-1) = 2^-frac, narrow range
+        elif family in ("weight", "bias"):
+            # constant grid (HGQ weight container, fixed bias grid): scale = scaling_const / 2^(bits-1) = 2^-frac
             kw.update(scaling_impl_type=ScalingImplType.CONST, scaling_const=2.0 ** (spec.bits - 1 - spec.frac))
         else:
             raise ConfigError(f"a constant grid (frac) is not supported for {spec.quantizer}")
@@ -202,6 +203,15 @@ class QuantOps:
         in_q = _act(QuantSpec("Int8ActPerTensorFixedPoint", spec.in_bits, spec.in_frac), self._mode)
         out_q = _act(QuantSpec("Uint8ActPerTensorFixedPoint", spec.out_bits, spec.out_frac), "ROUND")
         return QuantSoftmax(in_q, FirmwareSoftmax(spec, topk), out_q, sm.max_keys, name)
+
+    def l1features(self, name: str, spec, pair: bool) -> nn.Module:
+        """Features computed on chip from L1 words (``l1tagger.features.onchip``): constant grids from the spec
+        (words: signed, scale 1; x / pair: signed, scale 2^-frac), not from the recipe."""
+        from l1tagger.features.onchip import OnChipFeatures
+
+        act = lambda bits, frac: _act(QuantSpec("Int8ActPerTensorFixedPoint", bits, frac), self._mode)  # noqa: E731
+        return OnChipFeatures(spec, act(spec.format.word_bits, 0), act(spec.x_bits, spec.frac),
+                              act(spec.pair_bits, spec.frac) if pair else None)
 
 
 # -------------------------------------------------------------------------------------------- model helpers

@@ -19,7 +19,8 @@ firmware softmax types, and per-layer overrides by dotted layer name::
       blocks.0.attn.qk: {output: {bits: 10}}
       head.out: {weight: {bits: 6}, bias: {bits: 12}}
 
-A weight spec with ``frac`` puts the weights on the constant grid 2^-frac (``bits`` wide, narrow range). An optional
+A weight or bias spec with ``frac`` puts the constants on the constant grid 2^-frac (``bits`` wide; weights narrow
+range) instead of a grid scaled from their values. An optional
 top-level ``hgq:`` section (:class:`HGQConfig`, ``quantize/hgq*.yaml``, ``docs/hgq.md``) turns on heterogeneous,
 resource-aware QAT: every weight gets a trained number of fractional bits inside a constant container grid, the
 activation widths are trained per tensor, and the loss adds beta * EBOPs::

@@ -36,6 +36,10 @@ from l1tagger.report.units import Quantity, parse_quantity
 from l1tagger.utils.yamlio import load_yaml
 
 RESOURCES = ("lut", "ff", "dsp", "bram", "uram")
+#: the budget of `l1tagger report`, `l1tagger run` and the default clock of `l1tagger convert` / `l1tagger rtl`
+DEFAULT_BUDGET = "cms_phase2_tmux6_360mhz"
+#: relative tolerance of "clock_ns is as fast as the budget's clock" (2.7778 ns is 360 MHz as written in configs)
+CLOCK_RTOL = 1e-3
 _TOP_KEYS = {"name", "description", "sources", "rationale", "collision_rate", "clock", "tmux", "latency", "device",
              "share"}
 _REQUIRED = ("name", "sources", "rationale", "collision_rate", "clock", "tmux", "latency", "device", "share")
@@ -194,6 +198,17 @@ def parse_budget(raw, origin: str = "<budget>") -> Budget:
         share=share,
         path=origin,
     )
+
+
+def check_clock_ns(clock_ns: float, budget: Budget, field_name: str = "clock_ns") -> None:
+    """ConfigError unless a design clocked at ``clock_ns`` is at least as fast as ``budget``'s clock (within
+    ``CLOCK_RTOL``); ``field_name`` (a config key or a command-line flag) names the value in the message."""
+    if clock_ns > budget.clock_period_ns * (1 + CLOCK_RTOL):
+        raise ConfigError(
+            f"{field_name}: {clock_ns} ns ({1e3 / clock_ns:.4g} MHz) is slower than the clock of budget "
+            f"{budget.name!r} ({budget.clock_mhz:g} MHz = {budget.clock_period_ns:.4f} ns); set {field_name} <= "
+            f"{budget.clock_period_ns:.4f} or choose a budget with a slower clock"
+        )
 
 
 def _finite(q: Quantity, path: str) -> Quantity:

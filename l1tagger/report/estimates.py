@@ -77,6 +77,11 @@ RULES = [
     "II = reuse factor (io_parallel pipelines every layer; R = 1 gives a new event every cycle).",
     "Graph inputs without a Quant node: only the particle mask, taken as 1 bit unsigned (0/1).",
     "FF not estimated.",
+    "L1 word features (L1ParticleFeatures, L1PairFeatures; L1WordMask is wiring): unpacking 1 LUT per word bit; "
+    "seed tree (N-1) comparators + multiplexers; a floor-log code of a W-bit integer (W-M-1) comparators and "
+    "multiplexers of the code width; log/softplus ROMs as tables above, one read per particle / unordered pair; "
+    "pair angle squares as variable products above; adders, saturation and masking 1 LUT per bit; pairs computed "
+    "once per unordered pair N(N+1)/2. In the totals.",
     "Pair features on chip (graphs with a `pair` input): the generated firmware takes ln kT, ln z, ln Delta, ln m^2 "
     "as inputs; the line `pair_features_on_chip` estimates computing them from per-particle (pT, y, phi) at the "
     "pair input width w, for the N(N-1)/2 unordered pairs: dy, dphi subtractors; dy^2 + dphi^2 (2 variable "

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from l1tagger.errors import ReportParseError
+from l1tagger.errors import ConfigError, ReportParseError
+from l1tagger.utils import dataclass_io
 
 RESOURCES = ("lut", "ff", "dsp", "bram", "uram")
 
@@ -58,15 +60,16 @@ class SynthesisReport:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SynthesisReport":
-        d = dict(d)
-        d.pop("achieved_clock_MHz", None)
-        res = {k: Resource(**v) for k, v in (d.pop("resources", None) or {}).items()}
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ReportParseError(f"synthesis summary: unknown field(s) {unknown}")
-        return cls(resources=res, **d)
+    def from_dict(cls, d: dict, path: str = "") -> "SynthesisReport":
+        """The report of a :meth:`to_dict` mapping (its derived ``achieved_clock_MHz`` ignored), strict
+        (``l1tagger.utils.dataclass_io.from_dict``): an unknown, missing or mistyped field raises ReportParseError
+        naming the dotted field (e.g. ``resources.lut.used``)."""
+        if isinstance(d, Mapping):
+            d = {k: v for k, v in d.items() if k != "achieved_clock_MHz"}
+        try:
+            return dataclass_io.from_dict(cls, d, path)
+        except ConfigError as exc:
+            raise ReportParseError(f"synthesis summary: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------------- helpers

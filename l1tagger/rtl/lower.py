@@ -35,11 +35,13 @@ import onnx
 from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, comb_trace
 from onnx import numpy_helper
 
+from l1tagger.contract import l1features
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node
 from l1tagger.errors import ConfigError, ConversionError
-from l1tagger.rtl.traced import HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select, wrap
+from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select, tree_reduce,
+                                 tree_sum, vmin, wrap)
 
 
 @dataclass
@@ -233,6 +235,130 @@ def op_firmware_softmax(node, ins, ctx):
     return [firmware_softmax(logits, mask, spec, topk, node.name)]
 
 
+# ------------------------------------------------------------------------------------------------ L1 word features
+# The integer steps of l1tagger.contract.l1features (docs/l1_inputs.md) on traced variables of one jet. Every value
+# lives in the integer domain of the words (unit steps); logs are ROMs (``apply`` tables) over the floor-log code.
+def _field(x, signed: bool, bits: int):
+    """A word field reinterpreted with its width (wrapping, as wires of that width would)."""
+    if isinstance(x, FixedVariable):
+        return x.quantize(int(signed), bits - int(signed), 0, "WRAP", "TRN")
+    v = int(round(float(x))) & ((1 << bits) - 1)
+    return v - (1 << bits) if signed and v >= 1 << (bits - 1) else v
+
+
+def _int_lookup(v, table: np.ndarray):
+    """table[clip(v, 0, last)] for an integer-valued variable (a ROM over v's range); constants fold."""
+    last = len(table) - 1
+    if not isinstance(v, FixedVariable) or v.low == v.high:
+        return int(table[min(max(int(v if not isinstance(v, FixedVariable) else v.low), 0), last)])
+    arr = FixedVariableArray(np.array([v], dtype=object), hwconf=HWCONF)
+    fn = lambda x: table[np.clip(np.round(np.asarray(x)).astype(np.int64), 0, last)].astype(np.float64)  # noqa
+    lo, hi = int(table.min()), int(table.max())
+    k = int(lo < 0)
+    i = max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0, 1)
+    return arr.apply(fn).quantize(k, i, 0)._vars[0]
+
+
+def _flog_code(x, width: int, m: int):
+    """The floor-log code s * 2^m + (x >> s) of a non-negative integer variable (comparators + multiplexers)."""
+    if not isinstance(x, FixedVariable):
+        return int(l1features.flog_code(int(x), width, m))
+    c = x
+    for k in range(m + 1, width):
+        if x.high < (1 << k):
+            break
+        s = k - m
+        shifted = x.quantize(0, width, -s, "WRAP", "TRN") * 2.0**-s + s * (1 << m)  # floor(x / 2^s) + s 2^m
+        c = select(x >= (1 << k), shifted, c)
+    return c
+
+
+def _phi_wrap(d, pi: int):
+    """d - 2pi [d >= pi] + 2pi [d < -pi], then narrowed to the signed width holding [-pi, pi)."""
+    if not isinstance(d, FixedVariable):
+        return int(l1features.phi_wrap(int(d), pi))
+    d = select(d >= pi, d - 2 * pi, d)
+    d = select(d < -pi, d + 2 * pi, d)
+    return d.quantize(1, (pi - 1).bit_length(), 0, "WRAP", "TRN") if isinstance(d, FixedVariable) else d
+
+
+def _vabs(a):
+    return abs(a) if isinstance(a, FixedVariable) else abs(int(a))
+
+
+def _sat_mask(q, lo: int, hi: int, *bits):
+    """clip(q, lo, hi), then 0 unless every 0/1 ``bits`` is 1."""
+    q = _clamp(q, lo, hi) if isinstance(q, FixedVariable) else min(max(int(q), lo), hi)
+    for b in bits:
+        q = select(b, q, 0)
+    return q
+
+
+def _word_features(words: np.ndarray, spec: l1features.L1FeatureSpec, kind: str) -> np.ndarray:
+    """One jet's words (N, n_fields) of variables -> the integer features of ``kind`` (object array)."""
+    fmt, m = spec.format, spec.log_mantissa_bits
+    col = {f.name: [_field(w, f.signed, f.bits) for w in words[:, fmt.index(f.name)]] for f in fmt.fields}
+    v = col["valid"]
+    if kind == "mask":
+        return np.array(v, dtype=object)
+    p, h, f, pid = ([select(vi, x, 0) for vi, x in zip(v, col[name])] for name in ("pt", "eta", "phi", "pid"))
+    t = spec.tables()
+    lp = [_int_lookup(_flog_code(x, spec.pt_code_bits, m), t["logpt"]) for x in p]
+    n = len(p)
+    if kind == "pair":
+        out = np.empty((n, n, len(l1features.PAIR_FEATURES)), dtype=object)
+        for i in range(n):
+            for j in range(i, n):
+                de, dp = h[i] - h[j], _phi_wrap(f[i] - f[j], spec.pi)
+                d2 = (de**2 if isinstance(de, FixedVariable) else de * de) + \
+                    (dp**2 if isinstance(dp, FixedVariable) else dp * dp)
+                lnd = _int_lookup(_flog_code(d2, spec.d2_bits, m), t["logdr"])
+                r = _vabs(lp[i] - lp[j])
+                q = [vmin(lp[i], lp[j]) + lnd, -(r + _int_lookup(r, t["softplus"])), lnd, lp[i] + lp[j] + 2 * lnd]
+                out[i, j] = out[j, i] = [_sat_mask(x, spec.pair_min, spec.pair_max, v[i], v[j]) for x in q]
+        return out
+    # the seed: the valid particle with the largest pt, ties to the lowest index (the left operand)
+    keys = [select(vi, 2 * x + 1, 0) for vi, x in zip(v, p)]
+
+    def pick(a, b):
+        take_a = a[0] >= b[0]
+        return tuple(select(take_a, x, y) for x, y in zip(a, b))
+
+    _, hs, fs = tree_reduce(list(zip(keys, h, f)), pick)
+    ljet = _int_lookup(_flog_code(tree_sum(p), spec.sum_code_bits, m), t["logpt"])
+    one = 1 << spec.frac
+    out = np.empty((n, spec.n_features), dtype=object)
+    for i in range(n):
+        ge1, ge2, ge4, ge6 = (pid[i] >= c for c in (1, 2, 4, 6))
+        odd = _field(pid[i], False, 1)
+        cols = {"logpt": lambda: lp[i], "logptrel": lambda: lp[i] - ljet, "deta": lambda: h[i] - hs,
+                "dphi": lambda: _phi_wrap(f[i] - fs, spec.pi), "charge": lambda: select(ge2, 2 * odd - 1, 0) * one,
+                "is_neutral_hadron": lambda: (1 - ge1) * one, "is_photon": lambda: (ge1 - ge2) * one,
+                "is_charged_hadron": lambda: (ge2 - ge4) * one, "is_electron": lambda: (ge4 - ge6) * one,
+                "is_muon": lambda: ge6 * one}
+        out[i] = [_sat_mask(cols[name](), spec.x_min, spec.x_max, v[i]) for name in spec.particle_features]
+    return out
+
+
+def op_l1features(node, ins, ctx):
+    """L1ParticleFeatures / L1WordMask / L1PairFeatures: the contract's integer steps on traced words."""
+    spec = l1features.spec_of_node(node)
+    kind = l1features.kind_of(node.op_type)
+    frac = l1features.output_grid(spec, kind)[2]
+    words = ins[0]
+    if not is_traced(words):
+        q = l1features.features_np(np.round(np.asarray(words)).astype(np.int64), spec, (kind,))[kind]
+        return [q * 2.0**-frac]
+    w = raw(words)
+    for x in w.ravel():
+        if isinstance(x, FixedVariable) and x.step != 1:
+            raise ConversionError(f"{node.op_type} node {node.name!r}: the words are not on the unit grid (step "
+                                  f"{float(x.step)}); a Quant node with scale 1 must precede the feature ops")
+    out = np.stack([_word_features(w[b], spec, kind) for b in range(w.shape[0])])
+    scale = 2.0**-frac
+    return [wrap(np.frompyfunc(lambda x: x * scale, 1, 1)(out).astype(object), True)]
+
+
 #: op_type -> handler(node, inputs, ctx) -> outputs.  The set of l1tagger.contract.opset.SUPPORTED_OPS (tested).
 OP_HANDLERS: dict[str, Callable] = {
     "Quant": op_quant,
@@ -241,6 +367,7 @@ OP_HANDLERS: dict[str, Callable] = {
     "Mul": op_mul,
     "Relu": op_relu,
     "FirmwareSoftmax": op_firmware_softmax,
+    **{op: op_l1features for op in l1features.OP_TYPES},
     "Concat": op_concat,
     **{op: op_layout for op in sorted(SINGLE_INPUT_LAYOUT_OPS)},
 }

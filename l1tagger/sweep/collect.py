@@ -219,11 +219,13 @@ def markdown(doc: dict) -> str:
         ov = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
         acc = f"{fmt_value(r['accuracy'])} ({fmt_value(r['accuracy_n_jets'])})" if r["accuracy"] is not None else "—"
         be = r["bit_exact"]
+        lut = f"{fmt_value(r['lut'])} ({r['lut_source'] or '—'})"
+        latency = f"{fmt_value(r['latency_ns'])} ({r['latency_source'] or '—'})"
+        front = ", ".join(r["pareto_front"]["accuracy"]) or "—"
         lines.append(
-            f"| {r['name']} | {ov} | {r['state']} | {acc} | {fmt_value(r['rejection_geomean'])} | {fmt_value(r['da4ml_lut'])} | "
-            f"{fmt_value(r['ebops'])} | {fmt_value(r['lut'])} ({r['lut_source'] or '—'}) | {fmt_value(r['latency_ns'])} "
-            f"({r['latency_source'] or '—'}) | {be['verdict']} ({fmt_value(be['n_jets'])}) | {r['budget_verdict'] or '—'} | "
-            f"{', '.join(r['pareto_front']['accuracy']) or '—'} |")
+            f"| {r['name']} | {ov} | {r['state']} | {acc} | {fmt_value(r['rejection_geomean'])} | "
+            f"{fmt_value(r['da4ml_lut'])} | {fmt_value(r['ebops'])} | {lut} | {latency} | {be['verdict']} "
+            f"({fmt_value(be['n_jets'])}) | {r['budget_verdict'] or '—'} | {front} |")
     failed = [r for r in doc["rows"] if r["state"].startswith("failed")]
     if failed:
         lines += ["", "Failed points (their logs say why; rerun the sweep to retry them):", ""]

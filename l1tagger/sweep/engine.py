@@ -17,6 +17,7 @@ Only the standard library is imported at module level: Dask workers import this 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shlex
 import signal
@@ -162,8 +163,6 @@ def make_cluster(kind: str, workers: int, options: dict):
 def pending_reason(cfg) -> str | None:
     """None when the point's run is complete for its config (every pipeline step's record carries the step's
     current fingerprint and its artifacts match their digests, report.json included), else why it must run."""
-    import json
-
     from l1tagger.pipeline.run import STEPS
     from l1tagger.pipeline.steps import fingerprint, stale_reason
 
@@ -182,9 +181,23 @@ def pending_reason(cfg) -> str | None:
     return None
 
 
-def run_sweep(spec, dry_run: bool = False, log: Callable[[str], None] = print) -> int:
+def plan(spec, log: Callable[[str], None] = print) -> list:
+    """The points of ``spec`` that must run (their run is not complete), each point's state logged."""
+    todo = []
+    for p in spec.points:
+        reason = pending_reason(p.config)
+        if reason is not None:
+            todo.append(p)
+        log(f"point {p.name} ({p.describe()}): " + ("complete, not rerun" if reason is None else f"to run ({reason})"))
+    log(f"sweep {spec.name}: {len(spec.points)} points, {len(spec.points) - len(todo)} complete, {len(todo)} to run "
+        f"({spec.cluster.kind} cluster, {spec.workers} worker(s)); folder {spec.out}")
+    return todo
+
+
+def run_sweep(spec, dry_run: bool = False, wait_lock: bool = False, log: Callable[[str], None] = print) -> int:
     """Run the sweep ``spec`` (``l1tagger.sweep.spec.load_sweep``): write every point's run config, skip the points
-    whose run is complete, run the others, collect the Pareto table. The sweep folder is locked meanwhile.
+    whose run is complete, run the others, collect the Pareto table. The sweep folder is locked meanwhile (held by
+    another sweep: LockedError, or with ``wait_lock`` wait for it).
 
     Returns 0 when every point finished, 3 when the only failures are "not bit-exact" runs, else 1. Ctrl-C
     (KeyboardInterrupt) stops the running points and propagates; rerunning resumes.
@@ -196,17 +209,12 @@ def run_sweep(spec, dry_run: bool = False, log: Callable[[str], None] = print) -
     from l1tagger.utils.progress import progress, write
     from l1tagger.utils.provenance import provenance
 
-    todo, done = [], []
-    for p in spec.points:
-        reason = pending_reason(p.config)
-        (done if reason is None else todo).append(p)
-        log(f"point {p.name} ({p.describe()}): " + ("complete, not rerun" if reason is None else f"to run ({reason})"))
-    log(f"sweep {spec.name}: {len(spec.points)} points, {len(done)} complete, {len(todo)} to run "
-        f"({spec.cluster.kind} cluster, {spec.workers} worker(s)); folder {spec.out}")
     if dry_run:
+        plan(spec, log)
         return 0
     prov = provenance()
-    with exclusive_lock(spec.out / ".lock", f"sweep folder {spec.out}", error=LockedError, log=log):
+    with exclusive_lock(spec.out / ".lock", f"sweep folder {spec.out}", wait=wait_lock, error=LockedError, log=log):
+        todo = plan(spec, log)
         for p in spec.points:
             atomic_write_text(spec.config_path(p), dump_run_config(p.config))
         atomic_write_json(spec.out / "sweep.json", {

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from l1tagger.errors import ConfigError
 from l1tagger.models.config import ModelConfig
+from l1tagger.utils import dataclass_io
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 MODEL_KINDS = ("l1", "part")
@@ -42,10 +43,10 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 1
     feature_clip: float = 8.0
-    background: list = field(default_factory=list)
+    background: list[str] = field(default_factory=list)
 
     def validate(self) -> "TrainConfig":
-        self.model.validate()
+        dataclass_io.validated(self.model, "model")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule: {self.schedule!r} is not one of {list(SCHEDULES)}")
         if self.model_kind not in MODEL_KINDS:
@@ -65,21 +66,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        data = dict(data)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ConfigError(f"unknown train config key(s) {unknown}; known: {sorted(fields)}")
-        model = data.pop("model", {})
-        model = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model or {})
-        return cls(model=model, **data).validate()
-
-
-def train_config_from_run(run_cfg, n_classes: int) -> TrainConfig:
-    """The TrainConfig of a pipeline ``RunConfig`` (same field names for the model; epochs/batch_size/lr/seed)."""
-    model_keys = ("n_particles", "features", "attention", "pair_bias", "d_model", "n_heads", "n_blocks", "ffn_dim",
-                  "linformer_k", "topk_k", "ordering")
-    model = ModelConfig(n_classes=n_classes, **{k: getattr(run_cfg, k) for k in model_keys})
-    return TrainConfig(model=model, epochs=run_cfg.epochs, batch_size=run_cfg.batch_size, lr=run_cfg.lr,
-                       seed=run_cfg.seed).validate()
+    def from_dict(cls, data: dict, path: str = "") -> "TrainConfig":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``; the model section a mapping of ModelConfig keys) and
+        validated; every error names the dotted field (``path``: where this config sits in a larger document)."""
+        return dataclass_io.validated(dataclass_io.from_dict(cls, data, path), path)

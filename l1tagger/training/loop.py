@@ -1,5 +1,5 @@
 """Training and evaluation: ``train(config, train_jets, val_jets, out_dir) -> best checkpoint path``,
-``evaluate(model, jets) -> metrics``, ``load_checkpoint(path) -> model``.
+``load_tagger(path) -> LoadedTagger`` (``l1tagger.training.artifact``), ``evaluate(tagger, jets) -> metrics``.
 
 Files in ``out_dir``:
     last.pt       every epoch (model, optimizer, scheduler, epoch, history): ``resume=True`` continues from it
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError, L1TaggerError
 from l1tagger.features.inputs import FeatureScaler, ModelInputs, build_inputs
-from l1tagger.models.config import ModelConfig
+from l1tagger.training.artifact import LoadedTagger, as_tagger
 from l1tagger.training.config import TrainConfig
 from l1tagger.training.metrics import metrics_from_logits, write_metrics
 from l1tagger.utils.atomic import atomic_torch_save, atomic_write_json
@@ -56,13 +56,6 @@ def build_network(tc: TrainConfig, ops=None) -> nn.Module:
     return build_model(tc.model, ops=ops)
 
 
-def _attach(model: nn.Module, tc: TrainConfig, scaler: FeatureScaler, class_names: list[str]) -> nn.Module:
-    model.train_config = tc
-    model.feature_scaler = scaler
-    model.class_names = list(class_names)
-    return model
-
-
 def _scheduler(opt, tc: TrainConfig, steps_per_epoch: int):
     total = tc.epochs * steps_per_epoch
     if tc.schedule == "cosine":
@@ -88,15 +81,22 @@ def predict(model: nn.Module, inputs: ModelInputs, batch_size: int = 512, device
     for i in range(0, len(inputs), batch_size):
         x, m, p = inputs.tensors(slice(i, i + batch_size), device)
         out.append(model(x, m, p).double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(getattr(model, "class_names", []))))
+    return np.concatenate(out) if out else np.zeros((0, model.cfg.n_classes))
 
 
-def _epoch_eval(model, inputs: ModelInputs, device, batch_size: int) -> tuple[float, float, np.ndarray]:
+def evaluate_epoch(model: nn.Module, inputs: ModelInputs, device, batch_size: int = 512
+                   ) -> tuple[float, float, np.ndarray]:
+    """(mean cross-entropy, accuracy, logits) of ``model`` on ``inputs`` (built with its config and scaler): the
+    per-epoch validation of ``train`` and of the QAT fine-tuning."""
     logits = predict(model, inputs, batch_size, device)
     lt = torch.as_tensor(logits)
     loss = float(nn.functional.cross_entropy(lt, torch.as_tensor(inputs.labels)))
     acc = float((logits.argmax(1) == inputs.labels).mean())
     return loss, acc, logits
+
+
+#: the old private name, kept for the import in l1tagger/qat/finetune.py until it uses evaluate_epoch
+_epoch_eval = evaluate_epoch
 
 
 def _checkpoint(model, opt, sched, epoch, tc, scaler, class_names, history, best_val_loss) -> dict:
@@ -173,25 +173,46 @@ def load_weights(model: nn.Module, state, path, strict: bool = True) -> None:
             from None
 
 
-def load_checkpoint(path, ops=None, device="cpu") -> nn.Module:
-    """The trained model (eval mode) with ``train_config``, ``feature_scaler``, ``class_names`` attached.
+def checkpoint_train_config(ck: dict, path) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint (strict: ConfigError naming the file and the dotted field)."""
+    try:
+        return TrainConfig.from_dict(checkpoint_json(ck, "train_config", path), "train_config")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
-    ``ops``: op factory to build the L1 tagger with (e.g. QuantOps for the quantized twin loading float weights).
-    A file that is not a readable checkpoint, or whose weights do not fit the model its config describes, raises
-    ConfigError naming the file (and the first mismatching parameter).
+
+def checkpoint_class_names(ck: dict, path) -> list[str]:
+    """The class names stored in a checkpoint (ConfigError naming the file unless a list of strings)."""
+    names = checkpoint_json(ck, "class_names", path)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: checkpoint entry 'class_names' is not a list of class names: {names!r}")
+    return names
+
+
+def load_tagger(path, ops=None, device="cpu") -> LoadedTagger:
+    """The trained model of a checkpoint written by :func:`train` (eval mode on ``device``) with its TrainConfig,
+    feature scaler and class names.
+
+    ``ops``: op factory to build the L1 tagger with (e.g. QuantOps for the quantized twin loading float weights;
+    its ``recipe`` and ``softmax_specs`` are kept). A file that is not a readable checkpoint, or whose weights do
+    not fit the model its config describes, raises ConfigError naming the file (and the first mismatching
+    parameter).
     """
     ck = read_checkpoint(path)
-    tc = TrainConfig.from_dict(checkpoint_json(ck, "train_config", path))
+    tc = checkpoint_train_config(ck, path)
     model = build_network(tc, ops=ops)
     load_weights(model, ck["model"], path, strict=ops is None)
-    model = _attach(model, tc, FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path)),
-                    checkpoint_json(ck, "class_names", path))
-    return model.to(device).eval()
+    return LoadedTagger(model=model.to(device).eval(), train_config=tc,
+                        scaler=FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path)),
+                        class_names=checkpoint_class_names(ck, path), recipe=getattr(ops, "recipe", None),
+                        softmax_specs=dict(getattr(ops, "softmax_specs", {})))
 
 
-def _check_classes(jets: JetSet, class_names: list[str], what: str):
-    if list(jets.class_names) != list(class_names):
-        raise DataError(f"{what} jets have classes {jets.class_names}, the model {class_names}")
+def load_checkpoint(path, ops=None, device="cpu") -> nn.Module:
+    """``load_tagger(path, ops, device).attach()``: the model with ``train_config``, ``feature_scaler`` and
+    ``class_names`` set on it, for the readers not switched to :func:`load_tagger` yet (``l1tagger.qat.finetune``,
+    the benchmarks)."""
+    return load_tagger(path, ops, device).attach()
 
 
 def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, resume: bool = False,
@@ -206,7 +227,8 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
     if tc.model.n_classes != len(train_jets.class_names):
         raise DataError(f"model has n_classes={tc.model.n_classes}, the jets {len(train_jets.class_names)} classes "
                         f"{train_jets.class_names}")
-    _check_classes(val_jets, train_jets.class_names, "validation")
+    if list(val_jets.class_names) != list(train_jets.class_names):
+        raise DataError(f"validation jets have classes {val_jets.class_names}, the model {train_jets.class_names}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(tc.num_threads)
@@ -217,7 +239,7 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
     va, _ = build_inputs(val_jets, tc.model, scaler)
 
     torch.manual_seed(tc.seed)
-    model = _attach(build_network(tc).to(device), tc, scaler, class_names)
+    model = build_network(tc).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
     steps = math.ceil(len(tr) / tc.batch_size)
@@ -256,7 +278,7 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
             total += float(loss.detach()) * len(idx)
             n += len(idx)
             bar.set_postfix(loss=f"{total / n:.4f}")
-        val_loss, val_acc, _ = _epoch_eval(model, va, device, 512)
+        val_loss, val_acc, _ = evaluate_epoch(model, va, device, 512)
         history.append({"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss, "val_accuracy": val_acc,
                         "lr": sched.get_last_lr()[0]})
         if progress:
@@ -273,8 +295,7 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
 
     if not best_path.exists():
         raise L1TaggerError(f"training wrote no best checkpoint in {out} (epochs={tc.epochs})")
-    best_model = load_checkpoint(best_path, device=device)
-    metrics = evaluate(best_model, val_jets, with_curves=True)
+    metrics = evaluate(load_tagger(best_path, device=device), val_jets, with_curves=True)
     write_metrics(metrics, out / "metrics.json", out / "roc.png", title=f"validation, {tc.model.attention}")
     info = json.loads((out / "best.json").read_text())
     info["metrics"] = {k: metrics[k] for k in ("accuracy", "auc_macro", "auc_per_class", "rejection")}
@@ -282,17 +303,15 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
     return best_path
 
 
-def evaluate(model: nn.Module, jets: JetSet, scaler: FeatureScaler | None = None, batch_size: int = 512,
-             with_curves: bool = False, background: list[str] | None = None) -> dict:
-    """Metrics of ``model`` (from ``train``/``load_checkpoint``, or any model plus ``scaler``) on ``jets``."""
-    scaler = scaler or getattr(model, "feature_scaler", None)
-    tc = getattr(model, "train_config", None)
-    cfg = tc.model if tc is not None else getattr(model, "cfg", None)
-    if scaler is None or not isinstance(cfg, ModelConfig):
-        raise L1TaggerError("evaluate needs a model from train()/load_checkpoint() or an explicit scaler")
-    names = getattr(model, "class_names", None) or list(jets.class_names)
-    _check_classes(jets, names, "evaluation")
-    inputs, _ = build_inputs(jets, cfg, scaler)
-    logits = predict(model, inputs, batch_size)
-    bkg = background if background is not None else (list(tc.background) if tc is not None else None)
-    return metrics_from_logits(logits, inputs.labels, names, bkg or None, with_curves)
+def evaluate(tagger: LoadedTagger, jets: JetSet, batch_size: int = 512, with_curves: bool = False,
+             background: list[str] | None = None) -> dict:
+    """Metrics of ``tagger`` (from :func:`load_tagger` / ``load_qat_tagger``; a module carrying the old attributes,
+    e.g. ``QATResult.model``, is read with ``LoadedTagger.of_model``) on ``jets``, which must have its classes.
+
+    background: background class names (default: the TrainConfig's ``background``, else QCD/light by name)."""
+    tagger = as_tagger(tagger)
+    tagger.check_classes(jets)
+    inputs = tagger.inputs(jets)
+    logits = predict(tagger.model, inputs, batch_size)
+    bkg = background if background is not None else list(tagger.train_config.background)
+    return metrics_from_logits(logits, inputs.labels, tagger.class_names, bkg or None, with_curves)

@@ -14,8 +14,12 @@ Rules, checked against the field annotations (every problem names the dotted pat
   mapping; ``Literal[...]`` one of its values;
 - ``fixed`` names fields the caller sets itself (dotted paths, with the reason): giving one is an error.
 
-Values are only type-checked here; ranges and cross-field rules stay in each dataclass's ``validate()``. A
-``ConfigError`` raised while constructing a dataclass (e.g. in ``__post_init__``) gets the path prefixed.
+Values are only type-checked here; ranges and cross-field rules stay in each dataclass's ``validate()`` (run it with
+:func:`validated` to get the same dotted paths). A ``ConfigError`` raised while constructing a dataclass (e.g. in
+``__post_init__``) gets the path prefixed.
+
+Every strict loader of a documented dataclass goes through :func:`from_dict`: ``RunConfig``, ``ModelConfig``,
+``TrainConfig``, the ViT configs, ``SoftmaxSpec``, ``SynthesisReport``, ``CsimRecord``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from typing import Any, Mapping
 from l1tagger.errors import ConfigError
 
 
-def _join(path: str, key: str) -> str:
+def join_path(path: str, key: str) -> str:
+    """The dotted path of field ``key`` inside ``path`` ("" = the top level): ``join_path("model", "d_model")``."""
     return f"{path}.{key}" if path else key
 
 
@@ -50,18 +55,18 @@ def from_dict(cls, data, path: str = "", fixed: Mapping[str, str] | None = None)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
-        where = _join(path, str(key))
+        where = join_path(path, str(key))
         if where in fixed:
             raise ConfigError(f"{where}: may not be set ({fixed[where]})")
         if not isinstance(key, str) or key not in fields:
-            known = sorted(k for k in fields if _join(path, k) not in fixed)
+            known = sorted(k for k in fields if join_path(path, k) not in fixed)
             raise ConfigError(f"{where}: unknown key (known keys{' of ' + path if path else ''}: {known})")
     missing = [k for k, f in fields.items() if k not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ConfigError(f"{_join(path, missing[0])}: missing (required field{'s' if len(missing) > 1 else ''} "
+        raise ConfigError(f"{join_path(path, missing[0])}: missing (required field{'s' if len(missing) > 1 else ''} "
                           f"{missing})")
-    values = {key: _convert(value, hints[key], _join(path, key), fixed) for key, value in data.items()}
+    values = {key: _convert(value, hints[key], join_path(path, key), fixed) for key, value in data.items()}
     try:
         return cls(**values)
     except ConfigError as exc:
@@ -78,6 +83,15 @@ def nested_error(path: str, exc: ConfigError, cls) -> ConfigError:
     if head in {f.name for f in dataclasses.fields(cls)}:
         return ConfigError(f"{path}.{message}")
     return ConfigError(f"{path}: {message}")
+
+
+def validated(obj, path: str = ""):
+    """``obj.validate()`` (a dataclass's own range and cross-field checks) with the dotted ``path`` of ``obj``
+    prefixed to a ConfigError's message (:func:`nested_error`); returns what ``validate`` returns (``obj``)."""
+    try:
+        return obj.validate()
+    except ConfigError as exc:
+        raise nested_error(path, exc, type(obj)) from None
 
 
 def _convert(value, tp, path: str, fixed: Mapping[str, str]):
@@ -119,7 +133,7 @@ def _convert(value, tp, path: str, fixed: Mapping[str, str]):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__} ({value!r})")
         if args:
-            return {_convert(k, args[0], path, fixed): _convert(v, args[1], _join(path, str(k)), fixed)
+            return {_convert(k, args[0], path, fixed): _convert(v, args[1], join_path(path, str(k)), fixed)
                     for k, v in value.items()}
         return dict(value)
     if tp is float:
@@ -145,7 +159,7 @@ def to_dict(obj, path: str = "", fixed: Mapping[str, str] | None = None) -> dict
     fixed = fixed or {}
     out = {}
     for f in dataclasses.fields(obj):
-        where = _join(path, f.name)
+        where = join_path(path, f.name)
         if not f.init or where in fixed:
             continue
         out[f.name] = _plain(getattr(obj, f.name), where, fixed)
@@ -158,7 +172,7 @@ def _plain(value, path: str, fixed: Mapping[str, str]):
     if isinstance(value, (list, tuple)):
         return [_plain(v, path, fixed) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v, _join(path, str(k)), fixed) for k, v in value.items()}
+        return {k: _plain(v, join_path(path, str(k)), fixed) for k, v in value.items()}
     if isinstance(value, Path):
         return str(value)
     return value

@@ -4,6 +4,7 @@
 
     row = {"config": cfg, "config_key": config_key(cfg), **numbers, "provenance": provenance()}
     rows = add_rows(results_json, [row])      # same config: replaced (said on stdout); other config: appended
+    atomic_write_json(results_json, {..., "rows": rows})
 
 ``provenance()`` holds the command line, the l1tagger commit (``git rev-parse HEAD`` of the checkout the package
 is imported from; null outside a git checkout or without git) and whether that checkout had uncommitted changes,
@@ -99,7 +100,8 @@ def config_key(config: dict) -> str:
 
 
 def read_rows(path: str | Path, field: str = "rows") -> list[dict]:
-    """The rows of a results JSON file (``{field: [...]}``); [] when the file does not exist."""
+    """The rows of a results JSON file (``{field: [...]}``); [] when the file does not exist. A file written before
+    it had rows (one JSON object without ``field``) is one legacy row: the whole object."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -108,6 +110,8 @@ def read_rows(path: str | Path, field: str = "rows") -> list[dict]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid results JSON file ({exc}); move it away to start a new one") \
             from None
+    if isinstance(data, dict) and field not in data:
+        return [data]
     rows = data.get(field) if isinstance(data, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ConfigError(f"{path}: expected a JSON object with a list of row objects under {field!r}")
@@ -116,10 +120,16 @@ def read_rows(path: str | Path, field: str = "rows") -> list[dict]:
 
 def add_rows(path: str | Path, new: Iterable[dict], field: str = "rows",
              log: Callable[[str], None] = print) -> list[dict]:
-    """The rows of ``path`` with ``new`` added: a new row replaces an old one only when both have the same
-    ``config_key`` (the same full config: a repeat of the same measurement; the replacement is logged), otherwise
-    it is appended. Old rows without a ``config_key`` (written before it existed) are kept as they are."""
-    rows = read_rows(path, field)
+    """The rows of the results file ``path`` with ``new`` added (see :func:`merge_rows`)."""
+    return merge_rows(read_rows(path, field), new, str(path), log)
+
+
+def merge_rows(rows: list[dict], new: Iterable[dict], where: str = "results",
+               log: Callable[[str], None] = print) -> list[dict]:
+    """``rows`` with ``new`` added: a new row replaces an old one only when both have the same ``config_key`` (the
+    same full config: a repeat of the same measurement; the replacement is logged), otherwise it is appended. Old
+    rows without a ``config_key`` (written before it existed) are kept as they are."""
+    rows = list(rows)
     for row in new:
         key = row.get("config_key")
         if key is None:
@@ -128,6 +138,6 @@ def add_rows(path: str | Path, new: Iterable[dict], field: str = "rows",
         for i in reversed(same):
             old = rows.pop(i)
             when = (old.get("provenance") or {}).get("timestamp", "an earlier run")
-            log(f"{path}: replacing the row of {when} that has the same config ({key})")
+            log(f"{where}: replacing the row of {when} that has the same config ({key})")
         rows.append(row)
     return rows

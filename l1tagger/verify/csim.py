@@ -1,8 +1,11 @@
 """C-simulation proof: compile the hls4ml project with g++, run the test-bench jets with per-layer tracing and
 compare every traced layer and every output with the QONNX reference bit for bit.
 
-    result = run_csim("hls_projects/run1")            # CsimResult; also written to <project>/csim.json
+    result = run_csim("hls_projects/run1")            # CsimResult (nothing written; write=True stores the record)
     result.bit_exact, result.first_mismatch_layer      # first differing layer (graph order) if any
+
+The stored result is :mod:`l1tagger.verify.csim_result` (``PROJECT/csim/result.json``), the one record
+``l1tagger report`` reads.
 
 The project is rebuilt from its ``model.onnx`` with the same converter (same extension layers), so
 C-simulation always runs the code the converter generates; the manifest's hash of ``model.onnx`` is checked.
@@ -20,9 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from l1tagger.errors import VerificationError
-from l1tagger.utils.atomic import atomic_write_json
 
-RESULT = "csim.json"
 #: CsimResult.firmware: where the compiled firmware came from
 REGENERATED, AS_WRITTEN = "regenerated from model.onnx", "as written on disk"
 
@@ -91,9 +92,10 @@ def load_tb(project_dir, n_jets: int | None = None) -> tuple[dict, dict]:
     return inputs, ref
 
 
-def _feed(fe, inputs: dict) -> list[np.ndarray]:
-    """hls4ml predict() input list in the model's input order, from a validated float32 feed (float64 holds every
-    float32 value exactly)."""
+def hls_inputs(fe, inputs: dict) -> list[np.ndarray]:
+    """The hls4ml ``predict()`` / ``trace()`` input list, in the model's input order, of a validated float32 feed
+    ({graph input: array}, :func:`l1tagger.verify.feed.validate_feed`); each (n_jets, ...) array flattened to
+    (n_jets, values) as float64 (which holds every float32 value exactly)."""
     xs = []
     for lname in fe.inputs:
         a = np.asarray(inputs[fe.input_types[lname]["onnx"]], np.float64)
@@ -144,10 +146,12 @@ def check_trace_hooks(hls_model) -> None:
                                 f"l1tagger.verify.csim.write_firmware)")
 
 
-def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_model=None, fe=None,
+def run_csim(project_dir, n_jets: int | None = None, write: bool = False, hls_model=None, fe=None,
              model=None, rewrite_firmware: bool = True) -> CsimResult:
     """Compile (g++) + trace the test-bench jets and compare with the QONNX reference bit for bit.
 
+    write: also store the result as the project's one C-simulation record, ``PROJECT/csim/result.json``
+    (:func:`l1tagger.verify.csim_result.write`, what ``l1tagger report`` reads); the default writes nothing.
     rewrite_firmware: True (default) writes the firmware from the graph first; False compiles the firmware files
     as they are on disk (written by :func:`write_firmware` from the same ``hls_model``, possibly edited since).
     """
@@ -161,7 +165,7 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
     inputs = validate_feed(model, inputs, str(project_dir / "tb_data" / "inputs.npz"))
     n = len(next(iter(inputs.values())))
     ref_all = run_reference(model, inputs, return_all=True)
-    xs = _feed(fe, inputs)
+    xs = hls_inputs(fe, inputs)
     t0 = time.perf_counter()
     if rewrite_firmware:
         write_firmware(hls_model)
@@ -174,7 +178,7 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
         raise VerificationError(f"{project_dir}: g++ build of the firmware failed: {exc}") from exc
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out, trace = _trace(hls_model, xs)
+    out, trace = trace_layers(hls_model, xs)
     csim_s = time.perf_counter() - t0
     counts, first, compared = compare_trace(fe, trace, ref_all, n)
     outs = out if isinstance(out, list) else [out]
@@ -191,7 +195,9 @@ def run_csim(project_dir, n_jets: int | None = None, write: bool = True, hls_mod
         first_mismatch_layer=first["layer"] if first else None,
         firmware=REGENERATED if rewrite_firmware else AS_WRITTEN, outputs=got)
     if write:
-        atomic_write_json(project_dir / RESULT, res.to_dict())
+        from l1tagger.verify import csim_result
+
+        csim_result.write(csim_result.CsimRecord.from_csim(res), project_dir)
     return res
 
 
@@ -202,8 +208,10 @@ def _agreement(got, want, n: int) -> float:
     return float(np.mean(g.argmax(1) == w.argmax(1))) if n else 1.0
 
 
-def _trace(hls_model, xs: list[np.ndarray]):
-    """hls4ml ``trace`` (recompiles with trace hooks); returns (outputs, {layer: (n, ...)})."""
+def trace_layers(hls_model, xs: list[np.ndarray]):
+    """hls4ml ``trace`` of the inputs ``xs`` (:func:`hls_inputs`) on a model whose library was just compiled with
+    per-layer trace hooks (:func:`write_firmware`, then ``_compile``), without trace()'s own second g++ build;
+    returns (outputs, {layer name: (n_jets, ...) array})."""
     import contextlib
     import io
 
@@ -217,3 +225,8 @@ def _trace(hls_model, xs: list[np.ndarray]):
     finally:
         del hls_model.compile
     return out, trace
+
+
+#: old private names, kept for the imports in l1tagger/verify/attention.py and benchmarks/bench_firmware.py until
+#: they use hls_inputs / trace_layers
+_feed, _trace = hls_inputs, trace_layers

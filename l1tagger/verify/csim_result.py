@@ -18,7 +18,7 @@
       compile_seconds, csim_seconds, jets_per_second
       firmware             where the compiled firmware came from ("regenerated from model.onnx" or "as written on disk")
 
-    record = CsimRecord.from_csim(run_csim(project, write=False))
+    record = CsimRecord.from_csim(run_csim(project))
     write(record, project)          # atomically
     read(project)                   # CsimRecord, or None when the project has no result
 
@@ -32,17 +32,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from l1tagger.errors import ConfigError, VerificationError
+from l1tagger.errors import ConfigError
 from l1tagger.utils.atomic import atomic_write_json
 from l1tagger.utils.dataclass_io import from_dict
 
 FORMAT = "l1tagger-csim-result-1"
 
-
-class NotBitExactError(VerificationError):
-    """A bit-exactness check found a difference (C simulation, export cross-check, RTL check); raised after its
-    evidence (result file, manifest) is written. Every command exits with code 3 on it (``l1tagger.cli``); other
-    VerificationErrors (a missing or modified project file) exit with 1 like every other error."""
 #: inside the project
 RESULT_PATH = Path("csim") / "result.json"
 

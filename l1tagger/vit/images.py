@@ -28,6 +28,7 @@ from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError
 from l1tagger.physics.kinematics import jet_axis
 from l1tagger.physics import kinematics as kin
+from l1tagger.utils import dataclass_io
 
 #: how pixel contents are scaled per jet
 NORMALISATIONS = {
@@ -62,13 +63,13 @@ class JetImageConfig:
 
     def validate(self) -> "JetImageConfig":
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ConfigError(f"image size: must be a positive integer, got {self.size!r}")
+            raise ConfigError(f"size: must be a positive integer, got {self.size!r}")
         if not (float(self.half_width) > 0 and np.isfinite(self.half_width)):
-            raise ConfigError(f"image half_width: must be a positive number, got {self.half_width!r}")
+            raise ConfigError(f"half_width: must be a positive number, got {self.half_width!r}")
         if self.centre not in CENTRES:
-            raise ConfigError(f"image centre: {self.centre!r} is not one of {sorted(CENTRES)}")
+            raise ConfigError(f"centre: {self.centre!r} is not one of {sorted(CENTRES)}")
         if self.normalise not in NORMALISATIONS:
-            raise ConfigError(f"image normalise: {self.normalise!r} is not one of {sorted(NORMALISATIONS)}")
+            raise ConfigError(f"normalise: {self.normalise!r} is not one of {sorted(NORMALISATIONS)}")
         return self
 
     @property
@@ -78,19 +79,10 @@ class JetImageConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @staticmethod
-    def from_dict(data: dict) -> "JetImageConfig":
-        return _strict_from_dict(JetImageConfig, data, "image").validate()
-
-
-def _strict_from_dict(cls, data, what: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what}: expected a mapping, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{what}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    return cls(**data)
+    @classmethod
+    def from_dict(cls, data: dict, path: str = "") -> "JetImageConfig":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``) and validated; errors name the dotted field."""
+        return dataclass_io.validated(dataclass_io.from_dict(cls, data, path), path)
 
 
 @dataclass
@@ -131,7 +123,7 @@ def _constituent_coords(jets: JetSet):
 
 def jet_frames(jets: JetSet, cfg: JetImageConfig) -> JetFrame:
     """The per-jet image frame implied by ``cfg`` (centring, rotation and flip computed from the constituents)."""
-    cfg.validate()
+    dataclass_io.validated(cfg, "image")
     eta, phi, pt, mask = _constituent_coords(jets)
     _, eta0, phi0, _ = jet_axis(jets.p4.astype(np.float64), mask)
     n = len(jets)
@@ -183,7 +175,7 @@ def jet_images(jets: JetSet, cfg: JetImageConfig | None = None, return_frame: bo
 
     With ``return_frame=True`` also returns the ``JetFrame`` used, to map other points (subjet axes) into the image.
     """
-    cfg = (cfg or JetImageConfig()).validate()
+    cfg = dataclass_io.validated(cfg or JetImageConfig(), "image")
     jets.validate()
     eta, phi, pt, mask = _constituent_coords(jets)
     frame = jet_frames(jets, cfg)

@@ -23,10 +23,11 @@ import numpy as np
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError
 from l1tagger.training.metrics import auc, compute_metrics
+from l1tagger.utils import dataclass_io
 from l1tagger.utils.atomic import atomic_path, atomic_write_json
 from l1tagger.vit.fraction import (SUBJET_ALGORITHMS, area_fraction, attention_fraction, recluster_subjets,
                                    region_masks, subjet_image_coords)
-from l1tagger.vit.images import _strict_from_dict, image_extent
+from l1tagger.vit.images import image_extent
 from l1tagger.vit.inputs import model_inputs
 from l1tagger.vit.rollout import HEAD_FUSIONS, rollout_maps
 from l1tagger.vit.tasks import TASKS, resolve_groups, task_members
@@ -72,13 +73,11 @@ class InterpretConfig:
             resolve_groups(groups)
         return self
 
-    @staticmethod
-    def from_dict(data: dict) -> "InterpretConfig":
-        """Strict construction from a YAML mapping (unknown keys fail with the key named)."""
-        cfg = _strict_from_dict(InterpretConfig, data, "vit interpret")
-        cfg.n_subjets = tuple(cfg.n_subjets)
-        cfg.radii = tuple(float(r) for r in cfg.radii)
-        return cfg.validate()
+    @classmethod
+    def from_dict(cls, data: dict, path: str = "") -> "InterpretConfig":
+        """Strict construction from a YAML mapping (``l1tagger.utils.dataclass_io.from_dict``: unknown keys and
+        wrong types fail with the dotted field named), validated."""
+        return dataclass_io.validated(dataclass_io.from_dict(cls, data, path), path)
 
 
 def _key(n_sub: int, radius: float) -> str:

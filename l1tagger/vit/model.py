@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from l1tagger.errors import ConfigError
-from l1tagger.vit.images import JetImageConfig, _strict_from_dict
+from l1tagger.utils import dataclass_io
+from l1tagger.vit.images import JetImageConfig
 
 
 @dataclass
@@ -61,19 +62,19 @@ class ViTConfig:
         return self.grid * self.grid + 1
 
     def validate(self) -> "ViTConfig":
-        self.image.validate()
+        dataclass_io.validated(self.image, "image")
         for key in ("patch_size", "dim", "depth", "heads", "mlp_dim"):
             val = getattr(self, key)
             if isinstance(val, bool) or not isinstance(val, int) or val <= 0:
-                raise ConfigError(f"vit {key}: must be a positive integer, got {val!r}")
+                raise ConfigError(f"{key}: must be a positive integer, got {val!r}")
         if self.image.size % self.patch_size:
-            raise ConfigError(f"vit patch_size: image size {self.image.size} is not a multiple of {self.patch_size}")
+            raise ConfigError(f"patch_size: image size {self.image.size} is not a multiple of {self.patch_size}")
         if self.dim % self.heads:
-            raise ConfigError(f"vit dim: {self.dim} is not divisible by heads={self.heads}")
+            raise ConfigError(f"dim: {self.dim} is not divisible by heads={self.heads}")
         if not 0.0 <= float(self.dropout) < 1.0:
-            raise ConfigError(f"vit dropout: must be in [0, 1), got {self.dropout!r}")
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout!r}")
         if len(self.class_names) < 2:
-            raise ConfigError(f"vit class_names: need at least 2 classes, got {self.class_names!r}")
+            raise ConfigError(f"class_names: need at least 2 classes, got {self.class_names!r}")
         return self
 
     def to_dict(self) -> dict:
@@ -82,14 +83,12 @@ class ViTConfig:
         d["class_groups"] = {k: list(v) for k, v in self.class_groups.items()}
         return d
 
-    @staticmethod
-    def from_dict(data: dict) -> "ViTConfig":
-        data = dict(data)
-        image = data.pop("image", {})
-        cfg = _strict_from_dict(ViTConfig, data, "vit")
-        cfg.image = image if isinstance(image, JetImageConfig) else JetImageConfig.from_dict(image)
-        cfg.class_names = [str(c) for c in cfg.class_names]
-        cfg.class_groups = {str(k): [str(m) for m in v] for k, v in dict(cfg.class_groups).items()}
+    @classmethod
+    def from_dict(cls, data: dict, path: str = "") -> "ViTConfig":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``; errors name the dotted field). The image recipe is
+        validated; the rest by :meth:`validate` (``class_names`` may still be empty: ``train_vit`` fills them)."""
+        cfg = dataclass_io.from_dict(cls, data, path)
+        dataclass_io.validated(cfg.image, dataclass_io.join_path(path, "image"))
         return cfg
 
 

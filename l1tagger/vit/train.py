@@ -29,8 +29,8 @@ from l1tagger.utils.progress import progress as progress_bar
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError
 from l1tagger.training.metrics import compute_metrics
+from l1tagger.utils import dataclass_io
 from l1tagger.utils.atomic import atomic_torch_save, atomic_write_json
-from l1tagger.vit.images import _strict_from_dict
 from l1tagger.vit.inputs import model_inputs
 from l1tagger.vit.model import JetViT, ViTConfig, count_parameters, freeze_all_but_last
 from l1tagger.vit.tasks import resolve_groups
@@ -90,12 +90,12 @@ class ViTTrainConfig:
         d["model"] = self.model.to_dict()
         return d
 
-    @staticmethod
-    def from_dict(data: dict) -> "ViTTrainConfig":
-        data = dict(data)
-        model = data.pop("model", {})
-        cfg = _strict_from_dict(ViTTrainConfig, data, "vit training")
-        cfg.model = model if isinstance(model, ViTConfig) else ViTConfig.from_dict(model)
+    @classmethod
+    def from_dict(cls, data: dict, path: str = "") -> "ViTTrainConfig":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``; errors name the dotted field, e.g. "model.image.size").
+        The image recipe is validated; the rest by :meth:`validate` when training starts."""
+        cfg = dataclass_io.from_dict(cls, data, path)
+        dataclass_io.validated(cfg.model.image, dataclass_io.join_path(path, "model.image"))
         return cfg
 
 
@@ -127,7 +127,11 @@ def load_vit(path: str | Path) -> JetViT:
     obj = _load(path)
     if "config" not in obj or "model" not in obj:
         raise ConfigError(f"checkpoint {path} is not a train_vit checkpoint (needs 'config' and 'model' entries)")
-    model = JetViT(ViTConfig.from_dict(obj["config"]))
+    try:
+        config = ViTConfig.from_dict(obj["config"], "config")
+    except ConfigError as exc:
+        raise ConfigError(f"checkpoint {path}: {exc}") from None
+    model = JetViT(config)
     model.load_state_dict(obj["model"])
     return model.eval()
 
@@ -211,7 +215,7 @@ def train_vit(config: ViTTrainConfig | dict, train_jets: JetSet, val_jets: JetSe
     elif not config.model.class_names:
         config.model.class_names = list(train_jets.class_names)
     config.validate()
-    config.model.validate()
+    dataclass_io.validated(config.model, "model")
     train_jets, x_train, _ = model_inputs(config.model, train_jets)
     val_jets, x_val, _ = model_inputs(config.model, val_jets)
     if len(val_jets) == 0 or len(train_jets) == 0:
