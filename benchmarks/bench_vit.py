@@ -219,7 +219,7 @@ def main(argv=None) -> int:
         "rows": merge_rows(previous_rows(results / f"{args.name}.json"), rows, str(results / f"{args.name}.json")),
     }
     atomic_write_json(results / f"{args.name}.json", out)
-    md = [f"# ViT baseline benchmark\n", f"Data: {out['data']} ({out['class_counts']}).  ",
+    md = ["# ViT baseline benchmark\n", f"Data: {out['data']} ({out['class_counts']}).  ",
           f"Image {args.size}x{args.size}, patch {args.patch}, dim {args.dim}, depth {args.depth}, "
           f"heads {args.heads}; torch threads {args.threads} on {platform.processor() or platform.machine()}.  ",
           f"Command: `{out['command']}` (the last run; every row's own config, command and commit are in "

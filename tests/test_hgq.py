@@ -118,6 +118,21 @@ def test_pruned_weight_costs_nothing_and_surrogate_is_exact():
     assert bw.grad is not None and float(bw.grad) > 0
 
 
+def test_cost_graph_of_an_l1words_model():
+    from l1tagger.models import ModelConfig, build_model
+    from l1tagger.qat.ops import QuantOps
+
+    cfg = ModelConfig(n_particles=8, inputs="l1words", n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
+                      head_dim=8, pair_hidden=4, attention="linformer")
+    q = build_model(cfg, ops=QuantOps(load_recipe("hgq")))
+    terms = {t.module: t for t in hgq.cost_graph(q).terms}
+    assert terms["embed_fc1"].operands == (("words.x_quant",),)  # the on-chip features' grid
+    assert terms["pair.fc1"].operands == (("words.pair_quant",),)
+    # the valid bit computed on chip from the words is the 1-bit mask, not a word-wide operand
+    assert terms["blocks.0.heads.0.kmask"].operands[1] == (hgq.MASK,)
+    assert hgq.ebops_exact(q) > 0
+
+
 # ------------------------------------------------------------------ recipes
 def _hgq_data():
     return yaml.safe_load((RECIPES / "hgq.yaml").read_text())

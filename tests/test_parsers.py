@@ -87,7 +87,8 @@ def test_malformed_inputs():
 def test_round_trip_dict():
     r = P.parse_csynth_rpt(read("myproject_csynth.rpt"))
     assert P.SynthesisReport.from_dict(r.to_dict()) == r
-    for rep in (P.parse_csynth_xml(read("myproject_csynth.xml")), P.parse_csynth_rpt(read("vivado_hls_2018_csynth.rpt")),
+    for rep in (P.parse_csynth_xml(read("myproject_csynth.xml")),
+                P.parse_csynth_rpt(read("vivado_hls_2018_csynth.rpt")),
                 P.merge(P.parse_vivado_utilization(read("vivado_utilization.rpt")),
                         P.parse_vivado_timing_summary(read("vivado_timing_summary.rpt")))):
         assert P.SynthesisReport.from_dict(rep.to_dict()) == rep

@@ -82,11 +82,10 @@ def test_invalid_point_is_named_with_its_overrides(tmp_path):
 
 
 def test_jobqueue_cluster_needs_dask_jobqueue(tmp_path, capsys):
-    try:
-        import dask_jobqueue  # noqa: F401
+    import importlib.util
+
+    if importlib.util.find_spec("dask_jobqueue") is not None:
         pytest.skip("dask-jobqueue is installed")
-    except ImportError:
-        pass
     sweep = write_sweep(tmp_path / "s.yaml", grid={"seed": [1]}, cluster={"kind": "slurm", "cores": 2})
     assert main(["sweep", str(sweep), "--dry-run"]) == 1
     assert "cluster.kind: slurm needs dask-jobqueue" in capsys.readouterr().err

@@ -151,7 +151,8 @@ def test_config_loaders_are_strict_and_name_the_dotted_field():
     """Issue 13.4: TrainConfig / ModelConfig go through the one strict loader (dataclass_io.from_dict): unknown keys,
     wrong types and values out of range name the dotted field (they used to say "unknown train config key(s)", and
     a string epoch count or a model-level error passed without its section)."""
-    tc = TrainConfig.from_dict({"epochs": 3, "lr": 1, "background": ["q"], "model": {"d_model": 8, "attention": "topk"}})
+    tc = TrainConfig.from_dict({"epochs": 3, "lr": 1, "background": ["q"],
+                                "model": {"d_model": 8, "attention": "topk"}})
     assert tc.lr == 1.0 and isinstance(tc.lr, float) and tc.model.d_model == 8 and tc.model.attention == "topk"
     assert TrainConfig.from_dict(json.loads(json.dumps(tc.to_dict()))) == tc  # what checkpoints store reads back
     for data, message in (
@@ -210,10 +211,9 @@ def test_checkpoint_with_a_bad_config_names_the_file_and_field(toy_jets, tmp_pat
         load_tagger(tmp_path / "names.pt")
 
 
-def test_evaluate_epoch_is_public_and_the_old_name_an_alias(toy_jets, tmp_path):
+def test_evaluate_epoch_is_public(toy_jets, tmp_path):
     from l1tagger.training import loop
 
-    assert loop._epoch_eval is loop.evaluate_epoch  # qat/finetune.py imports the old name until it switches
     tr, va = toy_jets.subset(np.arange(128)), toy_jets.subset(np.arange(128, 192))
     tagger = load_tagger(train(tiny(epochs=1), tr, va, tmp_path / "m", progress=False))
     loss, acc, logits = loop.evaluate_epoch(tagger.model, tagger.inputs(va), torch.device("cpu"))

@@ -23,7 +23,8 @@ operations of one forward pass of one jet (:func:`cost_graph` traces which quant
 
 * linear ``y = x W^T``: n_apply * bits(x) * sum_ij bits(W_ij), n_apply = rows the weight is applied to per jet;
 * matmul of two activations ``a @ b``: (number of products) * bits(a) * bits(b)  (attention QK^T, AV);
-* mul of two activations (masks): (output elements) * bits(a) * bits(b); the 0/1 ``mask`` input counts 1 bit;
+* mul of two activations (masks): (output elements) * bits(a) * bits(b); the 0/1 ``mask`` input (or the valid
+  bit computed on chip from L1 words) counts 1 bit;
 * add of two activations (interaction bias, residuals): (output elements) * max(bits(a), bits(b)) (an adder);
 * bits(W_ij) = 0 for a pruned (zero) constant, else the span of its set bits: |W| = m * 2^e with m odd ->
   bit_length(m) (a sign is not counted, as HGQ2's WRAP weights); bits(x) = the Quant bit width of the tensor.
@@ -255,9 +256,13 @@ class CostGraph:
 
 
 def _example(model: nn.Module) -> tuple:
+    """One jet of the model's forward arguments, every particle present: (x, mask, pair) of zeros, or for an
+    "l1words" model (words,) of zero words (their valid bit 0: the structure is the same)."""
     cfg = getattr(model, "cfg", None)
     if cfg is None:
         raise ConfigError("EBOPs need an L1 tagger (a model with .cfg) to trace one jet")
+    if getattr(cfg, "inputs", "features") == "l1words":
+        return (torch.zeros(1, cfg.n_particles, cfg.l1_spec.format.n_fields),)
     x = torch.zeros(1, cfg.n_particles, cfg.n_features)
     mask = torch.ones(1, cfg.n_particles)
     pair = torch.zeros(1, cfg.n_particles, cfg.n_particles, 4) if cfg.pair_bias else None
@@ -329,6 +334,9 @@ def trace_costs(model: nn.Module, example: tuple | None = None) -> CostGraph:
             terms.append(CostTerm(kind, name, (of(a, name), of(b, name)), int(count)))
         return hook
 
+    def mask_out(_m, _inp, out):
+        tag(out, {MASK})
+
     args = example if example is not None else _example(model)
     args = tuple(a for a in args if a is not None)
     handles = []
@@ -337,6 +345,8 @@ def trace_costs(model: nn.Module, example: tuple | None = None) -> CostGraph:
             handles.append(m.register_forward_pre_hook(consumed(name, m)))
         if isinstance(m, (QuantIdentity, QuantReLU, QuantLinear)):
             handles.append(m.register_forward_hook(produced(name)))
+        if getattr(m, "kind", None) == "mask" and hasattr(m, "spec"):  # the valid bit computed on chip from words
+            handles.append(m.register_forward_hook(mask_out))
     for i, a in enumerate(args):
         tag(a, {MASK} if i == 1 else {f"<input{i}>"})
     was_training = model.training

@@ -17,6 +17,9 @@ Per layer (io_parallel, everything unrolled; reuse factor R divides the multipli
 * Mul (masks, elementwise): products = output elements.
 * FirmwareSoftmax (``spec`` attribute): max tree, subtract, exp table, sum tree, inverse table, e x r products,
   plus the rank comparators of top-k; tables sized from the spec.
+* L1ParticleFeatures / L1PairFeatures / L1WordMask (features of L1 words computed on chip, ``spec`` attribute):
+  word unpacking, seed comparator tree, sums, floor-log codes (comparators + multiplexers), log / softplus ROMs,
+  the squares of the pair angles, adders, saturation; the mask is wiring.
 * Add, Relu: 1 LUT per output bit per element.
 """
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1tagger.contract import l1features
 from l1tagger.contract.opset import LAYOUT_OPS, concat, layout, layout_shape
 from l1tagger.contract.quant import attribute, decode_quant
 from l1tagger.contract.softmax import spec_of_node
@@ -152,6 +156,8 @@ def _propagate_shape(node, ins: list[_T], consts: dict):
         return s[0]
     if op in ("Add", "Mul"):
         return tuple(np.broadcast_shapes(s[0], s[1]))
+    if op in l1features.OP_TYPES:
+        return l1features.output_shape(op, s[0], l1features.spec_of_node(node))
     if op == "MatMul":
         return tuple(np.broadcast_shapes(s[0][:-2], s[1][:-2])) + (s[0][-2], s[1][-1]) if len(s[1]) > 1 \
             else s[0][:-1]
@@ -345,6 +351,70 @@ def _est_softmax(node, ins, out, ctx):
     return est
 
 
+def _flog_lut(width: int, m: int) -> int:
+    """A floor-log code of a width-bit integer: (width - m - 1) comparators of width bits and as many multiplexers of
+    the code's bits."""
+    n = max(0, width - m - 1)
+    return n * (width + l1features.n_codes(width, m).bit_length())
+
+
+def _est_l1features(node, ins, out, ctx):
+    """Features of L1 words computed on chip (RULES: the L1 word features entry)."""
+    spec = l1features.spec_of_node(node)
+    kind = l1features.kind_of(node.op_type)
+    signed, bits, _ = l1features.output_grid(spec, kind)
+    out.bits, out.signed = bits, signed
+    if kind == "mask":
+        return None  # the valid bit, wiring
+    rules, fmt, m = ctx.rules, spec.format, spec.log_mantissa_bits
+    n = int(ins[0].shape[-2])
+    pt, eta, phi = (fmt.field(f).bits for f in ("pt", "eta", "phi"))
+    t = spec.tables()
+    tbits = lambda name: int(np.abs(t[name]).max()).bit_length() + 1  # noqa: E731 - signed entries
+    est = _new(node)
+    lut = n * (pt + eta + phi + 3)  # padding: fields masked by the valid bit
+    parts = [f"unpack {lut} LUT"]
+    depth = l1features.n_codes(pt, m)  # the codes a pt word reaches
+    lp_lut, lp_bram, lp_cyc, lp_kind = _table(depth, tbits("logpt"), n, rules)
+    lut += n * _flog_lut(pt, m) + lp_lut
+    bram = lp_bram
+    parts.append(f"{n} pt logs (code + {depth}-entry {lp_kind})")
+    wrap = 4 * (phi + 1)  # two comparators, two adders
+    if kind == "particle":
+        seed = (n - 1) * (pt + 1 + eta + phi)  # comparator + multiplexers of the seed's eta/phi per tree node
+        s_lut, s_bram, _, _ = _table(len(t["logpt"]), tbits("logpt"), 1, rules)
+        jet = (n - 1) * spec.sum_code_bits + _flog_lut(spec.sum_code_bits, m) + s_lut
+        feats = n * spec.n_features * 4 * bits + n * (eta + 1 + wrap)  # subtract, saturate, mask; deta, dphi
+        lut += seed + jet + feats
+        bram += s_bram
+        parts.append(f"seed tree {seed} LUT, jet pt sum + log {jet:.0f} LUT, {spec.n_features} features x {n} "
+                     f"{feats} LUT")
+        est.cycles = _tree_cycles(n, ctx.period, rules) + lp_cyc + 3
+    else:
+        pairs = n * (n + 1) // 2
+        w_de, w_dp = eta + 1, (spec.pi - 1).bit_length() + 1
+        d_lut, d_bram, d_cyc, d_kind = _table(len(t["logdr"]), tbits("logdr"), pairs, rules)
+        sp_lut, sp_bram, _, _ = _table(len(t["softplus"]), tbits("softplus"), pairs, rules)
+        dsp, sq_lut, sq_kind = 0.0, 0.0, "LUT"
+        for w in (w_de, w_dp):
+            d, lq, sq_kind = _var_products(pairs, w, w, 2, rules)
+            dsp, sq_lut = dsp + d, sq_lut + lq
+        lw = tbits("logpt") + 1
+        per_pair = w_de + wrap + spec.d2_bits + _flog_lut(spec.d2_bits, m) + 3 * lw + 4 * (lw + 2) + 3 * 4 * bits
+        lut += pairs * per_pair + sq_lut + d_lut + sp_lut
+        bram += d_bram + sp_bram
+        est.dsp = dsp
+        est.products = 2 * pairs
+        est.ebops = float(pairs * (w_de * w_de + w_dp * w_dp))
+        est.widths = f"{w_de}x{w_de}, {w_dp}x{w_dp}"
+        parts.append(f"{pairs} unordered pairs: squares -> {sq_kind}, D2 code + {len(t['logdr'])}-entry {d_kind}, "
+                     f"softplus {len(t['softplus'])}-entry ROM, min/abs/adders, saturation")
+        est.cycles = lp_cyc + 1 + 1 + d_cyc + 2
+    est.lut, est.bram18 = float(lut), float(bram)
+    est.rule = "; ".join(parts)
+    return est
+
+
 #: op_type -> estimator(node, inputs, out, ctx) -> LayerEstimate or None (free); the contract's op set (tested)
 OP_ESTIMATORS = {
     "Quant": _est_quant,
@@ -353,6 +423,7 @@ OP_ESTIMATORS = {
     "Add": _est_add_relu,
     "Relu": _est_add_relu,
     "FirmwareSoftmax": _est_softmax,
+    **{op: _est_l1features for op in l1features.OP_TYPES},
     **{op: _est_layout for op in sorted(LAYOUT_OPS)},
 }
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import itertools
 import os
 import re
@@ -298,12 +299,8 @@ def _cluster(path: Path, cluster) -> ClusterSpec:
         if key in options:
             raise ConfigError(f"{path}: cluster.{key}: set by the sweep (one single-threaded worker process per "
                               f"point at a time; set workers: instead)")
-    if CLUSTER_KINDS[kind]:
-        try:
-            import dask_jobqueue  # noqa: F401
-        except ImportError:
-            raise ConfigError(f"{path}: cluster.kind: {kind} needs dask-jobqueue (pip install 'l1tagger[cluster]')") \
-                from None
+    if CLUSTER_KINDS[kind] and importlib.util.find_spec("dask_jobqueue") is None:
+        raise ConfigError(f"{path}: cluster.kind: {kind} needs dask-jobqueue (pip install 'l1tagger[cluster]')")
     return ClusterSpec(kind, options)
 
 

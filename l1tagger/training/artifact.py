@@ -32,9 +32,9 @@ from l1tagger.training.config import TrainConfig
 if TYPE_CHECKING:
     from l1tagger.qat.recipe import Recipe
 
-#: the attributes the model used to carry, in the order of LoadedTagger's fields
-LEGACY_ATTRIBUTES = {"train_config": "train_config", "scaler": "feature_scaler", "class_names": "class_names",
-                     "recipe": "recipe", "softmax_specs": "softmax_specs"}
+#: {LoadedTagger field: the module attribute that used to carry it} of every model, then of quantized models
+LEGACY_ATTRIBUTES = {"train_config": "train_config", "scaler": "feature_scaler", "class_names": "class_names"}
+LEGACY_QAT_ATTRIBUTES = {"recipe": "recipe", "softmax_specs": "softmax_specs"}
 
 
 @dataclass
@@ -69,8 +69,7 @@ class LoadedTagger:
     def of_model(cls, model: nn.Module) -> "LoadedTagger":
         """The LoadedTagger of a module that still carries the old attributes (the quantized models of
         ``l1tagger.qat.finetune``: ``QATResult.model``, ``build_twin``, ``load_qat_checkpoint``)."""
-        missing = [attr for key, attr in LEGACY_ATTRIBUTES.items()
-                   if key in ("train_config", "scaler", "class_names") and not hasattr(model, attr)]
+        missing = [attr for attr in LEGACY_ATTRIBUTES.values() if not hasattr(model, attr)]
         if missing:
             raise L1TaggerError(f"{type(model).__name__} carries no {missing}: load it with load_tagger / "
                                 f"load_qat_tagger, which return a LoadedTagger")
@@ -81,11 +80,9 @@ class LoadedTagger:
     def attach(self) -> nn.Module:
         """``model`` with the old attributes set (``train_config``, ``feature_scaler``, ``class_names`` and, for a
         quantized model, ``recipe``, ``softmax_specs``), for the readers not switched to LoadedTagger yet."""
-        for key, attr in LEGACY_ATTRIBUTES.items():
-            value = getattr(self, key)
-            if key in ("recipe", "softmax_specs") and not self.quantized:
-                continue
-            setattr(self.model, attr, value)
+        names = {**LEGACY_ATTRIBUTES, **(LEGACY_QAT_ATTRIBUTES if self.quantized else {})}
+        for key, attr in names.items():
+            setattr(self.model, attr, getattr(self, key))
         return self.model
 
 

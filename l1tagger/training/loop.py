@@ -95,7 +95,7 @@ def evaluate_epoch(model: nn.Module, inputs: ModelInputs, device, batch_size: in
     return loss, acc, logits
 
 
-#: the old private name, kept for the import in l1tagger/qat/finetune.py until it uses evaluate_epoch
+#: the old private name (qat/finetune.py now imports evaluate_epoch; no importer is left): to be removed
 _epoch_eval = evaluate_epoch
 
 
