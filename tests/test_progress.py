@@ -28,3 +28,9 @@ def test_line_progress_prints_at_most_once_per_interval():
     quiet = io.StringIO()
     LineProgress(range(5), desc="x", interval=3600, stream=quiet, disable=True).close()
     assert quiet.getvalue() == ""
+
+
+def test_inner_loop_without_leave_prints_no_closing_line():
+    out = io.StringIO()
+    list(LineProgress(range(3), desc="epoch", interval=3600, stream=out, leave=False))
+    assert out.getvalue() == ""

@@ -141,10 +141,10 @@ def build(project, steps: list[str], clock_ns: float | None = None, part: str | 
         "L1T_CLOCK_NS": str(clock_ns if clock_ns else settings["clock_period"]),
         "L1T_VIVADO_DIR": str(project / "vivado"),
     })
-    from tqdm import tqdm
+    from l1tagger.utils.progress import progress
 
     top = settings["project_name"]
-    for s in tqdm(ordered, desc="vendor steps", unit="step"):
+    for s in progress(ordered, desc="vendor steps", unit="step"):
         logf = project / "logs" / f"{s}.log"
         log(f"{STEPS[s].doc}: {' '.join(commands[s])} (log: {logf})")
         clear_step_reports(project, top, s)

@@ -486,9 +486,9 @@ def _prepare_parts_dir(parts_dir: Path, manifest: dict) -> None:
 
 
 def _run_tasks(todo: list[dict], workers: int, total: int, done: int, progress: bool) -> None:
-    from tqdm import tqdm
+    from l1tagger.utils.progress import progress as progress_bar
 
-    bar = tqdm(total=total, initial=done, unit="jet", desc="generate", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=done, unit="jet", desc="generate", disable=not progress, dynamic_ncols=True)
     try:
         if workers == 1:
             for t in todo:

@@ -88,9 +88,9 @@ def run_reference(model, inputs: dict[str, np.ndarray], return_all: bool = False
     chunks = []
     it = range(math.ceil(n / gb))
     if progress:
-        from tqdm import tqdm
+        from l1tagger.utils.progress import progress
 
-        it = tqdm(it, desc="qonnx reference", unit="chunk")
+        it = progress(it, desc="qonnx reference", unit="chunk")
     for c in it:
         sl = slice(c * gb, min(n, (c + 1) * gb))
         feed = {}

@@ -127,7 +127,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
                  progress: bool = True) -> QATResult:
     """Fine-tune the quantized twin (``recipe=None``: the float model itself, the fair baseline for the same
     number of extra epochs) and evaluate float / before / after on ``val_jets``."""
-    from tqdm import tqdm
+    from l1tagger.utils.progress import progress as progress_bar
 
     from l1tagger.training import build_inputs, evaluate, evaluate_epoch, load_checkpoint
 
@@ -175,7 +175,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
         perm = torch.randperm(len(tr), generator=torch.Generator().manual_seed(cfg.seed + epoch))
         beta = schedule.beta_for(epoch) if hq is not None else 0.0
         total = penalty = surrogate = 0.0
-        for s in tqdm(range(steps), desc=f"QAT {recipe.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+        for s in progress_bar(range(steps), desc=f"QAT {recipe.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                       leave=False):
             idx = perm[s * bs:(s + 1) * bs]
             logits = qmodel(x_all[idx], m_all[idx], None if p_all is None else p_all[idx])
@@ -243,7 +243,7 @@ def load_qat_checkpoint(path, recipe_path=None) -> nn.Module:
 
     from l1tagger.qat.recipe import parse_recipe
     from l1tagger.training.config import TrainConfig
-    from l1tagger.training.inputs import FeatureScaler
+    from l1tagger.features.inputs import FeatureScaler
     from l1tagger.training.loop import CHECKPOINT_KEYS, build_network, checkpoint_json, load_weights, read_checkpoint
 
     path = Path(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from l1tagger.report import plots, schema
 from l1tagger.report.budgets import load_budget
+from l1tagger.report.budgets import DEFAULT_BUDGET
 from l1tagger.report.estimates import estimate_graph
 from l1tagger.report.page import ReportInputs, build_report, render_html, render_markdown
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
@@ -14,9 +15,9 @@ from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 RENDERERS = {"md": ("report.md", render_markdown), "html": ("report.html", render_html)}
 
 
-def write_report(run_dir, budget=schema.DEFAULT_BUDGET, fmt="md", project_dir=None, out_dir=None) -> dict:
+def write_report(run_dir, budget=DEFAULT_BUDGET, fmt="md", project_dir=None, out_dir=None) -> dict:
     """Write the page; returns {"json": path, "page": path, "report": dict}."""
-    from tqdm import tqdm
+    from l1tagger.utils.progress import progress
 
     from l1tagger.errors import ConfigError
 
@@ -27,7 +28,7 @@ def write_report(run_dir, budget=schema.DEFAULT_BUDGET, fmt="md", project_dir=No
     out = Path(out_dir) if out_dir else run_dir
     models = schema.collect(run_dir, project_dir)
     estimates = {}
-    for m in tqdm(models, desc="estimates", disable=len(models) < 2):
+    for m in progress(models, desc="estimates", disable=len(models) < 2):
         if m.onnx_path:
             estimates[m.name] = estimate_graph(m.onnx_path, clock_mhz=b.clock_mhz)
             atomic_write_json(Path(m.path) / "estimates.json", estimates[m.name])

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from l1tagger.errors import ConfigError
-# DEFAULT_BUDGET moved to budgets.py; kept importable here for report/make.py (schema.DEFAULT_BUDGET)
-from l1tagger.report.budgets import DEFAULT_BUDGET  # noqa: F401
 from l1tagger.verify import csim_result
 
 #: in a run directory: {"project": the resolved HLS project path of the run}

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from l1tagger.utils import progress as prog
 
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError, L1TaggerError
@@ -94,9 +94,6 @@ def evaluate_epoch(model: nn.Module, inputs: ModelInputs, device, batch_size: in
     acc = float((logits.argmax(1) == inputs.labels).mean())
     return loss, acc, logits
 
-
-#: the old private name (qat/finetune.py now imports evaluate_epoch; no importer is left): to be removed
-_epoch_eval = evaluate_epoch
 
 
 def _checkpoint(model, opt, sched, epoch, tc, scaler, class_names, history, best_val_loss) -> dict:
@@ -264,7 +261,7 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
         g = torch.Generator().manual_seed(tc.seed + epoch)
         perm = torch.randperm(len(tr), generator=g).to(device)
         total, n = 0.0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not progress, leave=False)
+        bar = prog.progress(range(steps), desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not progress, leave=False)
         for s in bar:
             idx = perm[s * tc.batch_size:(s + 1) * tc.batch_size]
             logits = model(x_all[idx], m_all[idx], None if p_all is None else p_all[idx])
@@ -282,7 +279,7 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
         history.append({"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss, "val_accuracy": val_acc,
                         "lr": sched.get_last_lr()[0]})
         if progress:
-            tqdm.write(f"epoch {epoch + 1}: train loss {total / n:.4f}  val loss {val_loss:.4f}  val acc {val_acc:.4f}")
+            prog.write(f"epoch {epoch + 1}: train loss {total / n:.4f}  val loss {val_loss:.4f}  val acc {val_acc:.4f}")
         if val_loss < best:
             best = val_loss
             atomic_torch_save(best_path, _checkpoint(model, None, None, epoch + 1, tc, scaler, class_names, history, best))

@@ -37,7 +37,8 @@ class LineProgress:
     """tqdm's interface, printing one plain line per ``interval`` seconds instead of redrawing a bar."""
 
     def __init__(self, iterable: Iterable | None = None, desc: str = "", total: int | None = None, initial: int = 0,
-                 unit: str = "it", disable: bool = False, interval: float | None = None, stream=None, **_ignored):
+                 unit: str = "it", disable: bool = False, interval: float | None = None, stream=None, leave: bool = True,
+                 **_ignored):
         self.iterable = iterable
         self.desc = desc
         if total is None and iterable is not None:
@@ -51,6 +52,7 @@ class LineProgress:
         self.disable = disable
         self.interval = _interval() if interval is None else interval
         self.stream = stream or sys.stderr
+        self.leave = leave  # tqdm's leave=False: no closing line (an inner loop's summary is printed elsewhere)
         self.postfix = ""
         self._start = time.monotonic()
         self._last = self._start
@@ -87,7 +89,8 @@ class LineProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._emit()
+            if self.leave:
+                self._emit()
 
     def __iter__(self) -> Iterator:
         try:

@@ -50,17 +50,17 @@ def group_attention(trace: dict, softmax_layers: list[dict], n_heads: int, n_jet
 
 def attention_from_project(project_dir, n_heads: int, inputs: dict | None = None, n_jets: int | None = None):
     """Compile the project (g++), run jets (default: its test bench) with tracing, return the attention layers."""
-    from l1tagger.verify.csim import _feed, _trace, load_project, load_tb
+    from l1tagger.verify.csim import hls_inputs, load_project, load_tb, trace_layers
 
     hls_model, fe, model, _ = load_project(project_dir, trace=True)
     if inputs is None:
         inputs, _ = load_tb(project_dir, n_jets)
     elif n_jets is not None:
         inputs = {k: v[:n_jets] for k, v in inputs.items()}
-    xs = _feed(fe, inputs)
+    xs = hls_inputs(fe, inputs)
     hls_model.config.trace_output = True
     hls_model.compile()
-    _, trace = _trace(hls_model, xs)
+    _, trace = trace_layers(hls_model, xs)
     n = len(xs[0])
     layers = group_attention(trace, fe.softmax_layers, n_heads, n)
     mask_name = next((v["onnx"] for v in fe.input_types.values() if v["role"] == "mask"), None)
