@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from l1tagger.models import ModelConfig, count_macs  # noqa: E402
-from l1tagger.training import TrainConfig, build_inputs, evaluate, load_checkpoint, train  # noqa: E402
+from l1tagger.training import TrainConfig, evaluate, load_tagger, train  # noqa: E402
 from l1tagger.data.dataset import split_indices  # noqa: E402
 from l1tagger.utils.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 from l1tagger.utils.provenance import config_key, merge_rows, provenance, read_rows  # noqa: E402
@@ -227,7 +227,7 @@ def main() -> int:
                 t0 = time.time()
                 with tempfile.TemporaryDirectory() as tmp:
                     best = train(tc, tr, va, tmp, progress=False)
-                    model = load_checkpoint(best)
+                    tagger = load_tagger(best)
                     if args.keep_checkpoints:
                         import shutil
 
@@ -236,9 +236,9 @@ def main() -> int:
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(best, dest)
                 t_train = time.time() - t0
-                m = evaluate(model, te)
-                inputs, _ = build_inputs(te, mc, model.feature_scaler)
-                jps = throughput(model, inputs)
+                m = evaluate(tagger, te)
+                inputs = tagger.inputs(te)
+                jps = throughput(tagger.model, inputs)
                 rej = {c: (r or {}).get("rej50") for c, r in m["rejection"].items()}
                 finite = [r for r in rej.values() if r is not None]
                 row = {"class_set": cs, "N": N, "variant": name, "model_kind": kind,
@@ -246,7 +246,7 @@ def main() -> int:
                        "rej50_per_class": rej,
                        "rej50_geomean": float(np.exp(np.mean(np.log(finite)))) if finite else None,
                        "macs_per_jet": count_macs(mc)["total"] if kind == "l1" else None,
-                       "params": int(sum(p.numel() for p in model.parameters())),
+                       "params": int(sum(p.numel() for p in tagger.model.parameters())),
                        "cpu_jets_per_s": jps, "train_seconds": t_train,
                        "n_train": len(tr), "n_test": len(te), "model_config": mc.to_dict()}
                 config = row_config(args, cs, N, name, kind)

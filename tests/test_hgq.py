@@ -253,7 +253,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     from l1tagger.export.export import constant_widths, export_qonnx_model
     from l1tagger.models import ModelConfig
     from l1tagger.features.inputs import build_inputs
-    from l1tagger.qat.finetune import QATConfig, load_qat_checkpoint, qat_checkpoint, qat_finetune
+    from l1tagger.qat.finetune import QATConfig, load_qat_tagger, qat_checkpoint, qat_finetune
     from l1tagger.training import TrainConfig, train
 
     tr, va, bench = jets.subset(np.arange(128)), jets.subset(np.arange(128, 228)), jets.subset(np.arange(200, 400))
@@ -270,7 +270,7 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     assert "hgq" in res.summary() and not hgq.is_hgq(res.model)  # baked: plain constants
 
     q = res.model.eval()
-    feed = build_inputs(bench, q.train_config.model, q.feature_scaler)[0].graph_feed()
+    feed = build_inputs(bench, res.tagger.model_config, res.tagger.scaler)[0].graph_feed()
     w = export_qonnx_model(q, tuple(torch.as_tensor(v[:1]) for v in feed.values()), tmp_path / "m.onnx")
     check = crosscheck(q, w, feed)
     assert check.n_jets == 200 and check.ok, check.first_mismatch
@@ -283,8 +283,9 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
         return
     # the saved QAT checkpoint (recipe with its hgq section) rebuilds the same model
     torch.save(qat_checkpoint(res, QATConfig(epochs=1)), tmp_path / "qat.pt")
-    again = load_qat_checkpoint(tmp_path / "qat.pt")
-    assert again.recipe.hgq == res.recipe.hgq and hgq.ebops_exact(again) == res.hgq["ebops_final"]
+    loaded = load_qat_tagger(tmp_path / "qat.pt")
+    again = loaded.model
+    assert loaded.recipe.hgq == res.recipe.hgq and hgq.ebops_exact(again) == res.hgq["ebops_final"]
     x = tuple(torch.as_tensor(v[:32]) for v in feed.values())
     with torch.no_grad():
         assert torch.equal(again(*x), q(*x))

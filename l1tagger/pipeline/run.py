@@ -9,14 +9,18 @@ under ``hls_projects/<name>/``):
     train     train/best.pt (+ config JSON), metrics/float.json
     qat       qat/ (l1tagger.qat.artifact, the same routine as `l1tagger quantize --export`: qat.pt, metrics.json,
               recipe.yaml, model.onnx, manifest.json with the provenance and the bit-exact export cross-check),
-              model.onnx (copy), metrics/qat.json (test split)
+              model.onnx (copy), metrics/qat.json (test split); with an HGQ recipe qat/target.json (the EBOPs
+              target and its source: qat.target_ebops, the recipe, or the budget, ``RunConfig.hgq_target``)
     convert   hls_projects/<name>/ (firmware, tb_data, manifest.json)
     csim      hls_projects/<name>/csim/result.json (l1tagger.verify.csim_result, the same file `l1tagger csim`
               writes), metrics/firmware.json (metrics of the C-simulation outputs) and csim/firmware_check.json
               (firmware metrics == quantized-model metrics on the same jets)
     rtl       hls_projects/<name>/rtl/ (da4ml Verilog checked on the test-bench jets: da4ml's C++ interpreter
-              always, Verilator co-simulation unless ``rtl: verilog``; Yosys counts with ``rtl: yosys``)
-    report    report.md + report.json
+              always, Verilator co-simulation unless ``rtl: verilog``; Yosys counts with ``rtl: yosys``);
+              hls_projects/<name>/da4ml_cost.json (da4ml's cost of the graph, also with ``rtl: off``: lowered,
+              no Verilog written; the report reads it, l1tagger.report.da4ml_cost)
+    report    report.md + report.json; a budget-driven run (HGQ recipe) whose model does not fit the budget then
+              fails with BudgetNotReachedError naming the smallest cost reached (every artifact kept)
 
 Safety: the run name is one path component (``RunConfig.validate``) and the whole config, recipe and budget are
 checked before step 1 (``config.preflight``). The run directory is locked (``runs/<name>/.lock``) for the whole
@@ -28,13 +32,14 @@ training work directory ``runs/<name>/train/<fingerprint>`` and, with ``--force`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from l1tagger.errors import NotBitExactError
+from l1tagger.errors import L1TaggerError, NotBitExactError
 from l1tagger.pipeline.config import RunConfig, preflight
 from l1tagger.pipeline.steps import Step, StepContext, run_steps
 # PROJECT_MARKER: in the run directory, the resolved HLS project path this run created (the run may clear only that
@@ -119,15 +124,21 @@ def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.qat.artifact import save_qat_artifacts
     from l1tagger.qat.finetune import qat_finetune
     from l1tagger.qat.recipe import load_recipe
+    from l1tagger.report.make import TARGET_FILE
     from l1tagger.training import evaluate, write_metrics
 
     _, parts = _jets(cfg, ctx)
     qcfg = cfg.qat_config()
-    res = qat_finetune(ctx.artifact("train", "checkpoint"), load_recipe(cfg.recipe), parts["train"], parts["val"],
-                       qcfg)
+    recipe, target = load_recipe(cfg.recipe), cfg.hgq_target
+    if target is not None:  # the resolved target travels in the recipe the QAT artifact records
+        recipe = dataclasses.replace(recipe, hgq=dataclasses.replace(recipe.hgq, target_ebops=target["target_ebops"]))
+        ctx.log(f"  HGQ target: {target['target_ebops']:,.0f} EBOPs from {target['source']} ({target['detail']})")
+    res = qat_finetune(ctx.artifact("train", "checkpoint"), recipe, parts["train"], parts["val"], qcfg)
     out = ctx.run_dir / "qat"
+    if target is not None:
+        atomic_write_json(ctx.run_dir / TARGET_FILE, target)
     manifest = save_qat_artifacts(res, out, qcfg, parts["val"], export=True, check_jets=QAT_CHECK_JETS)
-    metrics = evaluate(res.model.eval(), parts["test"], with_curves=True)
+    metrics = evaluate(res.tagger, parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "qat.json", ctx.run_dir / "metrics" / "qat_roc.png", "qat")
     ctx.log(f"  QAT ({res.recipe.name}): accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")
     onnx = ctx.run_dir / "model.onnx"  # where `l1tagger report` looks for the graph of the estimate
@@ -136,7 +147,7 @@ def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
     ctx.log(f"  exported {onnx}: {manifest['n_nodes']} nodes, Brevitas == QONNX == integer emulation on "
             f"{manifest['crosscheck']['n_jets']} jets")
     return {"qat": out / "qat.pt", "metrics": ctx.run_dir / "metrics" / "qat.json", "onnx": onnx,
-            "manifest": out / "manifest.json"}
+            "manifest": out / "manifest.json", **({"target": ctx.run_dir / TARGET_FILE} if target else {})}
 
 
 def _test_jets(cfg: RunConfig, ctx: StepContext):
@@ -246,17 +257,28 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
     from l1tagger.rtl.flow import run_rtl_flow
     from l1tagger.rtl.project import RtlConfig
 
-    out = Path(ctx.artifact("convert", "project")) / "rtl"
+    from l1tagger.report import da4ml_cost
+    from l1tagger.report.da4ml_cost import cached_da4ml_cost, write_cached
+
+    project = Path(ctx.artifact("convert", "project"))
+    out, onnx = project / "rtl", ctx.artifact("qat", "onnx")
     if cfg.rtl == "off":
         # generated by an earlier run with rtl on: the report must not show it as current
         remove_inside(out, cfg.project_dir)
-        ctx.log("  open RTL route: off (set rtl: verilog, cosim or yosys)")
+        # da4ml's cost of the same graph, for the report, without writing Verilog (cached in the project)
+        c = cached_da4ml_cost(onnx, project, cfg.rtl_latency_cutoff)
+        ctx.log("  open RTL route: off (set rtl: verilog, cosim or yosys); da4ml cost of the graph: "
+                + (f"{c['lut']:,.0f} LUT, {c['latency_cycles']} stages" if c["status"] == "ok" else c["reason"]))
         return {}
-    s = run_rtl_flow(ctx.artifact("qat", "onnx"), out, cosim=cfg.rtl != "verilog", interp=True,
+    s = run_rtl_flow(onnx, out, cosim=cfg.rtl != "verilog", interp=True,
                      yosys=cfg.rtl == "yosys",
                      n_jets=cfg.n_csim_jets, inputs=_test_inputs(cfg, ctx),
                      cfg=RtlConfig(latency_cutoff=cfg.rtl_latency_cutoff, clock_ns=cfg.clock_period_ns),
                      stimulus="the C-simulation test-bench jets (test split)")
+    write_cached(onnx, project, {"status": "ok", "lut": float(s["da4ml_cost_estimate_lut"]),
+                                 "latency_cycles": s["latency_cycles"], "register_bits": s["register_bits"],
+                                 "n_ops": None, "seconds": s["lower_s"], "source": da4ml_cost.SOURCE},
+                 cfg.rtl_latency_cutoff)
     checks = [s[k] for k in ("interp", "cosim") if k in s]
     for c in checks:
         ctx.log(f"  RTL: {s['latency_cycles']} cycles, II {s['ii']}; {c['source']}: {c['n_jets']} jets, "
@@ -270,10 +292,42 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
     return {"summary": out / "rtl_summary.json"}
 
 
+class BudgetNotReachedError(L1TaggerError):
+    """A budget-driven run (HGQ recipe) whose trained model does not fit its budget; raised by the report step
+    after report.md / report.json are written, so every completed step's artifacts and the report are kept."""
+
+
+def budget_shortfall(cfg: RunConfig, report: dict) -> str | None:
+    """The error message of a budget-driven run whose model does not fit (None when it fits or the recipe is
+    uniform): the budget lines over their allowance and the smallest cost the QAT reached."""
+    if cfg.hgq_target is None or report.get("budget_verdict") != "fail":
+        return None
+    over = [f"{r['quantity']} {r['value']:,.0f} > {r['budget']:,.0f} {r['unit']} ({r['source']})"
+            for r in report["budget_table"] if r["status"] == "fail"]
+    hq = report.get("hgq") if isinstance(report.get("hgq"), dict) else {}
+    low = hq.get("smallest_ebops") or {}
+    reached = (f"the smallest cost QAT reached is {low['ebops']:,} EBOPs (epoch {low['epoch']}, validation accuracy "
+               f"{low['val_accuracy']:.4f}) against the target {hq.get('target_ebops'):,.0f} from "
+               f"{hq.get('target_source')}" if low else "no QAT history")
+    est = report.get("estimate")
+    kept = f"; the kept model: {est['total']['lut']:,.0f} LUT, {est['total']['dsp']:,.0f} DSP estimated" \
+        if isinstance(est, dict) else ""
+    da = report.get("da4ml_cost")
+    kept += f", {da['lut']:,.0f} LUT by da4ml" if isinstance(da, dict) and da.get("status") == "ok" else ""
+    return (f"budget {cfg.budget} not reached: {'; '.join(over)}; {reached}{kept}. Every step's artifacts and "
+            f"{cfg.run_dir / 'report.md'} are kept; give a smaller model, more QAT epochs (qat.epochs) or a larger "
+            f"budget")
+
+
 def step_report(cfg: RunConfig, ctx: StepContext) -> dict:
+    """The one-page report; for a budget-driven run (HGQ recipe) whose model does not fit the budget, then
+    BudgetNotReachedError naming the smallest cost reached (after the report is written)."""
     from l1tagger.report.make import write_report
 
-    write_report(ctx.run_dir, cfg.budget, "md", project_dir=ctx.artifact("convert", "project"))
+    res = write_report(ctx.run_dir, cfg.budget, "md", project_dir=ctx.artifact("convert", "project"))
+    message = budget_shortfall(cfg, res["report"])
+    if message:
+        raise BudgetNotReachedError(message)
     return {"report": ctx.run_dir / "report.md", "json": ctx.run_dir / "report.json"}
 
 
@@ -282,7 +336,7 @@ STEPS = [
          doc="generate jets with Pythia 8 + FastJet (or read a dataset) and split"),
     Step("train", step_train, reads=("model", "train", "seed"), after=("data",),
          doc="train the float tagger"),
-    Step("qat", step_qat, reads=("recipe", "qat", "seed"), after=("data", "train"),
+    Step("qat", step_qat, reads=("recipe", "qat", "seed", "hgq_target"), after=("data", "train"),
          doc="QAT fine-tune with Brevitas, export QONNX, cross-check bit for bit"),
     Step("convert", step_convert, reads=("backend", "part", "clock_period_ns", "n_csim_jets", "name", "projects_dir"),
          after=("data", "qat"), doc="QONNX -> hls4ml HLS project with test bench"),
@@ -290,7 +344,7 @@ STEPS = [
          doc="g++ C simulation, bit-exact comparison with the QONNX reference"),
     Step("rtl", step_rtl, reads=("rtl", "rtl_latency_cutoff", "n_csim_jets", "clock_period_ns"),
          after=("data", "qat", "convert"), doc="open RTL route: da4ml Verilog, Verilator co-simulation, Yosys"),
-    Step("report", step_report, reads=("budget",), after=("train", "qat", "convert", "csim", "rtl"),
+    Step("report", step_report, reads=("budget", "hgq_target"), after=("train", "qat", "convert", "csim", "rtl"),
          doc="one-page report against the L1 budget"),
 ]
 

@@ -35,27 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from l1tagger.errors import ConfigError, NotBitExactError
-from l1tagger.training.artifact import LoadedTagger, as_tagger
+from l1tagger.qat.finetune import load_qat_tagger  # noqa: F401  (re-exported: the stage's loader)
+from l1tagger.training.artifact import LoadedTagger
 from l1tagger.utils.atomic import atomic_path, atomic_torch_save, atomic_write_json
 from l1tagger.utils.hashing import sha256_file
 
 MANIFEST_FORMAT = "l1tagger-qat-artifact-1"
 
 
-def load_qat_tagger(path, recipe_path=None) -> LoadedTagger:
-    """The quantized model of a QAT checkpoint (``qat.pt``) with its train config, feature scaler, class names,
-    recipe (the checkpoint's unless ``recipe_path`` is given) and softmax specs. ConfigError naming the file for a
-    missing, unreadable or foreign file and for weights that do not fit the model."""
-    from l1tagger.qat.finetune import load_qat_checkpoint
-
-    return LoadedTagger.of_model(load_qat_checkpoint(path, recipe_path))
-
-
 def testbench_feed(tagger: LoadedTagger, jets, n_jets: int | None = None) -> dict[str, np.ndarray]:
     """The exported graph's inputs (``x``, ``mask``, ``pair``) for ``jets``, built with the ``tagger``'s config and
-    feature scaler (a module carrying the old attributes, e.g. ``QATResult.model``, is read with
-    ``LoadedTagger.of_model``); ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller chose the order)."""
-    tagger = as_tagger(tagger)
+    feature scaler; ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller chose the order)."""
     if n_jets is not None:
         jets = jets.subset(np.arange(min(len(jets), n_jets)))
     return tagger.inputs(jets).graph_feed()
@@ -138,7 +128,8 @@ def _export(result, out: Path, val_jets, check_jets: int) -> dict:
     from l1tagger.export.export import export_qonnx_model
     from l1tagger.qat.softmax import SoftmaxSpec
 
-    tagger = LoadedTagger.of_model(result.model.eval())
+    tagger = result.tagger
+    tagger.model.eval()
     model = tagger.model
     feed = testbench_feed(tagger, val_jets, check_jets)
     example = tuple(torch.as_tensor(v[:1]) for v in feed.values())

@@ -2,8 +2,8 @@
 
     qat_finetune(checkpoint, recipe, train_jets, val_jets, QATConfig(...)) -> QATResult
 
-1. load the float model (``l1tagger.training.load_checkpoint``: config, feature scaling and class names travel
-   with it); build its quantized twin through ``QuantOps(recipe)`` and load the float weights;
+1. load the float tagger (``l1tagger.training.load_tagger``: a LoadedTagger with its config, feature scaling and
+   class names); build its quantized twin through ``QuantOps(recipe)`` (``build_twin``) and load the float weights;
 2. calibrate the runtime-statistics scales on a few training batches; evaluate (post-training quantization);
 3. fine-tune with AdamW (straight-through gradients, bit-exact firmware softmax in the forward pass), keeping the
    epoch with the lowest validation loss;
@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from l1tagger.qat.hgq import (BestEpoch, BetaSchedule, attach_hgq, bake_hgq, che
                               hgq_param_groups, weight_stats)
 from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
 from l1tagger.qat.recipe import Recipe, load_recipe
+from l1tagger.training.artifact import LoadedTagger
 
 QAT_CHECKPOINT_FORMAT = "l1tagger-qat-1"
 
@@ -45,6 +47,8 @@ class QATConfig:
     calib_batches:  training batches run in train mode (no gradients) to initialise activation scales
     seed:           shuffling and initialisation seed
     num_threads:    torch CPU threads
+    target_ebops:   HGQ recipes: the EBOPs target, overriding the recipe's ``hgq.target_ebops`` (None: the recipe's;
+                    a recipe with ``target_ebops: budget`` needs one, given by ``l1tagger run`` from its budget)
     """
 
     epochs: int = 3
@@ -54,6 +58,7 @@ class QATConfig:
     calib_batches: int = 8
     seed: int = 1
     num_threads: int = 1
+    target_ebops: float | None = None
 
     def validate(self) -> "QATConfig":
         for k in ("batch_size", "num_threads", "calib_batches"):
@@ -63,20 +68,27 @@ class QATConfig:
             raise ConfigError(f"QAT epochs must be >= 0, got {self.epochs}")
         if not self.lr > 0:
             raise ConfigError(f"QAT lr must be > 0, got {self.lr}")
+        if self.target_ebops is not None and not (math.isfinite(self.target_ebops) and self.target_ebops >= 1):
+            raise ConfigError(f"QAT target_ebops must be a number >= 1, got {self.target_ebops!r}")
         return self
 
 
 @dataclass
 class QATResult:
     recipe: Recipe
-    float_model: nn.Module
-    model: nn.Module
+    float_tagger: LoadedTagger  # the float checkpoint as loaded
+    tagger: LoadedTagger  # the fine-tuned quantized twin (recipe and softmax specs declared on it)
     float_metrics: dict
     ptq_metrics: dict
     qat_metrics: dict
     history: list = field(default_factory=list)
     source_checkpoint: Path | None = None  # the float checkpoint fine-tuned (provenance of the QAT artifact)
     hgq: dict | None = None  # HGQ recipes: target, EBOPs at start / kept epoch, selected epoch, warning
+
+    @property
+    def model(self) -> nn.Module:
+        """The fine-tuned quantized network (``tagger.model``)."""
+        return self.tagger.model
 
     def summary(self) -> dict:
         """JSON-ready float vs quantized comparison."""
@@ -98,25 +110,23 @@ class QATResult:
         }
 
 
-def build_twin(float_model: nn.Module, recipe: Recipe) -> nn.Module:
-    """The quantized twin of a model from ``load_checkpoint`` (same config/scaler/class names attached)."""
+def build_twin(float_tagger: LoadedTagger, recipe: Recipe) -> LoadedTagger:
+    """The quantized twin of a float tagger from ``load_tagger``: same config, scaler and class names, the recipe's
+    quantizers, the float weights loaded (HGQ quantizers attached after them)."""
     from l1tagger.training.loop import build_network
 
-    tc = float_model.train_config
+    tc = float_tagger.train_config
     if tc.model_kind != "l1":
         raise ConfigError(f"only L1 taggers (model_kind 'l1') have a quantized twin, not {tc.model_kind!r}")
     ops = QuantOps(recipe)
     q = build_network(tc, ops=ops)
     ops.check_overrides_used()
-    load_float_state_dict(q, float_model.state_dict())
+    load_float_state_dict(q, float_tagger.model.state_dict())
     if recipe.hgq is not None:  # after the float weights: their state-dict names load first
         attach_hgq(q, recipe.hgq)
-    q.train_config = tc
-    q.feature_scaler = float_model.feature_scaler
-    q.class_names = list(float_model.class_names)
-    q.recipe = recipe
-    q.softmax_specs = dict(ops.softmax_specs)
-    return q
+    return LoadedTagger(model=q, train_config=tc, scaler=float_tagger.scaler,
+                        class_names=list(float_tagger.class_names), recipe=recipe,
+                        softmax_specs=dict(ops.softmax_specs))
 
 
 #: stands in for the recipe when qat_finetune(recipe=None) fine-tunes the float model as a baseline
@@ -129,27 +139,32 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     number of extra epochs) and evaluate float / before / after on ``val_jets``."""
     from l1tagger.utils.progress import progress as progress_bar
 
-    from l1tagger.training import build_inputs, evaluate, evaluate_epoch, load_checkpoint
+    from l1tagger.training import evaluate, evaluate_epoch, load_tagger
 
     cfg = (cfg or QATConfig()).validate()
     if recipe is not None and not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
+    if recipe is not None and recipe.hgq is not None:  # the target: cfg.target_ebops, else the recipe's number
+        target = cfg.target_ebops if cfg.target_ebops is not None else recipe.hgq.target_ebops
+        if target is None:
+            raise ConfigError(f"recipe {recipe.name!r}: hgq.target_ebops is 'budget' but no budget or target was "
+                              f"given: run it with `l1tagger run` (budget:), or set the QAT target_ebops")
+        recipe = dataclasses.replace(recipe, hgq=dataclasses.replace(recipe.hgq, target_ebops=float(target)))
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
-    fmodel = load_checkpoint(checkpoint)
+    ftagger = load_tagger(checkpoint)
     if recipe is None:  # float baseline: the same extra fine-tuning without quantization
-        qmodel = copy.deepcopy(fmodel)
+        qtagger = dataclasses.replace(ftagger, model=copy.deepcopy(ftagger.model))
         recipe = FLOAT_BASELINE
     else:
-        qmodel = build_twin(fmodel, recipe)
-    tc = fmodel.train_config
-    tr, _ = build_inputs(train_jets, tc.model, fmodel.feature_scaler)
-    va, _ = build_inputs(val_jets, tc.model, fmodel.feature_scaler)
+        qtagger = build_twin(ftagger, recipe)
+    qmodel = qtagger.model
+    tr, va = ftagger.inputs(train_jets), ftagger.inputs(val_jets)
     bs = cfg.batch_size
     n_calib = min(cfg.calib_batches, math.ceil(len(tr) / bs))
     calibrate(qmodel, [tr.tensors(slice(i * bs, (i + 1) * bs)) for i in range(n_calib)])
-    float_metrics = evaluate(fmodel, val_jets)
-    ptq_metrics = evaluate(qmodel, val_jets)
+    float_metrics = evaluate(ftagger, val_jets)
+    ptq_metrics = evaluate(qtagger, val_jets)
 
     hq = recipe.hgq
     if hq is not None:
@@ -211,8 +226,8 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
         hgq_info = {"target_ebops": hq.target_ebops, "ebops_start": ebops0, "ebops_final": ebops_exact(qmodel),
                     **hgq_info, **weight_stats(qmodel)}
     qmodel.eval()
-    qat_metrics = evaluate(qmodel, val_jets)
-    return QATResult(recipe, fmodel, qmodel, float_metrics, ptq_metrics, qat_metrics, history,
+    qat_metrics = evaluate(qtagger, val_jets)
+    return QATResult(recipe, ftagger, qtagger, float_metrics, ptq_metrics, qat_metrics, history,
                      source_checkpoint=Path(checkpoint), hgq=hgq_info)
 
 
@@ -220,45 +235,41 @@ def qat_checkpoint(result: QATResult, qat_config: QATConfig) -> dict:
     """A torch.save-able dict (tensors and JSON strings only: loads with weights_only=True)."""
     import json
 
-    m = result.model
+    t = result.tagger
     return {
         "format": QAT_CHECKPOINT_FORMAT,
-        "model": m.state_dict(),
-        "train_config": json.dumps(m.train_config.to_dict()),
-        "scaler": json.dumps(m.feature_scaler.to_dict()),
-        "class_names": json.dumps(list(m.class_names)),
+        "model": t.model.state_dict(),
+        "train_config": json.dumps(t.train_config.to_dict()),
+        "scaler": json.dumps(t.scaler.to_dict()),
+        "class_names": json.dumps(list(t.class_names)),
         "recipe": json.dumps(result.recipe.to_dict()),
         "qat_config": json.dumps(asdict(qat_config)),
-        "softmax_specs": json.dumps(m.softmax_specs),
+        "softmax_specs": json.dumps(t.softmax_specs),
     }
 
 
-def load_qat_checkpoint(path, recipe_path=None) -> nn.Module:
-    """Rebuild the quantized model from a QAT checkpoint (recipe from the checkpoint unless one is given).
+def load_qat_tagger(path, recipe_path=None) -> LoadedTagger:
+    """The quantized tagger of a QAT checkpoint (eval mode; recipe from the checkpoint unless one is given).
 
     ConfigError naming the file for a missing, unreadable or foreign file and for weights that do not fit the model
     (naming the first mismatching parameter).
     """
-    from pathlib import Path
-
-    from l1tagger.qat.recipe import parse_recipe
-    from l1tagger.training.config import TrainConfig
     from l1tagger.features.inputs import FeatureScaler
-    from l1tagger.training.loop import CHECKPOINT_KEYS, build_network, checkpoint_json, load_weights, read_checkpoint
+    from l1tagger.qat.recipe import parse_recipe
+    from l1tagger.training.loop import (CHECKPOINT_KEYS, build_network, checkpoint_class_names, checkpoint_json,
+                                        checkpoint_train_config, load_weights, read_checkpoint)
 
     path = Path(path)
     ck = read_checkpoint(path, QAT_CHECKPOINT_FORMAT, "QAT checkpoint", CHECKPOINT_KEYS + ("recipe",))
     recipe = load_recipe(recipe_path) if recipe_path else parse_recipe(checkpoint_json(ck, "recipe", path))
-    tc = TrainConfig.from_dict(checkpoint_json(ck, "train_config", path))
+    tc = checkpoint_train_config(ck, path)
     ops = QuantOps(recipe)
     model = build_network(tc, ops=ops)
     load_weights(model, ck["model"], path)
-    model.train_config = tc
-    model.feature_scaler = FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path))
-    model.class_names = checkpoint_json(ck, "class_names", path)
-    model.recipe = recipe
-    model.softmax_specs = dict(ops.softmax_specs)
-    return model.eval()
+    return LoadedTagger(model=model.eval(), train_config=tc,
+                        scaler=FeatureScaler.from_dict(checkpoint_json(ck, "scaler", path)),
+                        class_names=checkpoint_class_names(ck, path), recipe=recipe,
+                        softmax_specs=dict(ops.softmax_specs))
 
 
-__all__ = ["QATConfig", "QATResult", "qat_finetune", "build_twin", "qat_checkpoint", "load_qat_checkpoint"]
+__all__ = ["QATConfig", "QATResult", "qat_finetune", "build_twin", "qat_checkpoint", "load_qat_tagger"]

@@ -1,7 +1,7 @@
 """A loaded tagger: the network together with everything needed to feed it jets and read its outputs.
 
     tagger = load_tagger("runs/x/best.pt")            # float (l1tagger.training.loop.load_tagger)
-    tagger = load_qat_tagger("runs/x/qat/int8/qat.pt")  # quantized twin (l1tagger.qat.artifact.load_qat_tagger)
+    tagger = load_qat_tagger("runs/x/qat/int8/qat.pt")  # quantized twin (l1tagger.qat.finetune.load_qat_tagger)
     tagger.model            the torch module (eval mode)
     tagger.train_config     its TrainConfig (tagger.model_config: the ModelConfig it was built from)
     tagger.scaler           the FeatureScaler of its training jets
@@ -10,10 +10,8 @@
     tagger.softmax_specs    QAT models: {softmax layer name: SoftmaxSpec.to_dict()}; float models: {}
     tagger.inputs(jets)     the jets as this model's inputs (ModelInputs, its config and scaler)
 
-These used to be attributes set on the torch module (``model.train_config``, ``model.feature_scaler``,
-``model.class_names``, ``model.recipe``, ``model.softmax_specs``). ``l1tagger.qat.finetune`` still builds its
-quantized models that way; :meth:`LoadedTagger.of_model` reads them (the one place that does) and
-:meth:`LoadedTagger.attach` writes them for the readers not switched yet.
+These used to be attributes stuck on the torch module (``model.train_config``, ``model.feature_scaler``, ...);
+they are declared here instead, and the torch module carries nothing but its layers.
 """
 
 from __future__ import annotations
@@ -24,18 +22,13 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from l1tagger.data.jetset import JetSet
-from l1tagger.errors import DataError, L1TaggerError
+from l1tagger.errors import DataError
 from l1tagger.features.inputs import FeatureScaler, ModelInputs, build_inputs
 from l1tagger.models.config import ModelConfig
 from l1tagger.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from l1tagger.qat.recipe import Recipe
-
-#: {LoadedTagger field: the module attribute that used to carry it} of every model, then of quantized models
-LEGACY_ATTRIBUTES = {"train_config": "train_config", "scaler": "feature_scaler", "class_names": "class_names"}
-LEGACY_QAT_ATTRIBUTES = {"recipe": "recipe", "softmax_specs": "softmax_specs"}
-
 
 @dataclass
 class LoadedTagger:
@@ -65,31 +58,5 @@ class LoadedTagger:
         if list(jets.class_names) != list(self.class_names):
             raise DataError(f"{what} jets have classes {list(jets.class_names)}, the model {list(self.class_names)}")
 
-    @classmethod
-    def of_model(cls, model: nn.Module) -> "LoadedTagger":
-        """The LoadedTagger of a module that still carries the old attributes (the quantized models of
-        ``l1tagger.qat.finetune``: ``QATResult.model``, ``build_twin``, ``load_qat_checkpoint``)."""
-        missing = [attr for attr in LEGACY_ATTRIBUTES.values() if not hasattr(model, attr)]
-        if missing:
-            raise L1TaggerError(f"{type(model).__name__} carries no {missing}: load it with load_tagger / "
-                                f"load_qat_tagger, which return a LoadedTagger")
-        return cls(model=model, train_config=model.train_config, scaler=model.feature_scaler,
-                   class_names=list(model.class_names), recipe=getattr(model, "recipe", None),
-                   softmax_specs=dict(getattr(model, "softmax_specs", {}) or {}))
 
-    def attach(self) -> nn.Module:
-        """``model`` with the old attributes set (``train_config``, ``feature_scaler``, ``class_names`` and, for a
-        quantized model, ``recipe``, ``softmax_specs``), for the readers not switched to LoadedTagger yet."""
-        names = {**LEGACY_ATTRIBUTES, **(LEGACY_QAT_ATTRIBUTES if self.quantized else {})}
-        for key, attr in names.items():
-            setattr(self.model, attr, getattr(self, key))
-        return self.model
-
-
-def as_tagger(obj) -> LoadedTagger:
-    """``obj`` itself when it is a LoadedTagger, else :meth:`LoadedTagger.of_model` of a module carrying the old
-    attributes (what functions taking a tagger accept until ``l1tagger.qat.finetune`` returns LoadedTaggers)."""
-    return obj if isinstance(obj, LoadedTagger) else LoadedTagger.of_model(obj)
-
-
-__all__ = ["LoadedTagger", "as_tagger"]
+__all__ = ["LoadedTagger"]

@@ -27,7 +27,7 @@ from l1tagger.utils import progress as prog
 from l1tagger.data.jetset import JetSet
 from l1tagger.errors import ConfigError, DataError, L1TaggerError
 from l1tagger.features.inputs import FeatureScaler, ModelInputs, build_inputs
-from l1tagger.training.artifact import LoadedTagger, as_tagger
+from l1tagger.training.artifact import LoadedTagger
 from l1tagger.training.config import TrainConfig
 from l1tagger.training.metrics import metrics_from_logits, write_metrics
 from l1tagger.utils.atomic import atomic_torch_save, atomic_write_json
@@ -205,13 +205,6 @@ def load_tagger(path, ops=None, device="cpu") -> LoadedTagger:
                         softmax_specs=dict(getattr(ops, "softmax_specs", {})))
 
 
-def load_checkpoint(path, ops=None, device="cpu") -> nn.Module:
-    """``load_tagger(path, ops, device).attach()``: the model with ``train_config``, ``feature_scaler`` and
-    ``class_names`` set on it, for the readers not switched to :func:`load_tagger` yet (``l1tagger.qat.finetune``,
-    the benchmarks)."""
-    return load_tagger(path, ops, device).attach()
-
-
 def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, resume: bool = False,
           progress: bool = True, epochs_now: int | None = None) -> Path:
     """Train ``config`` on ``train_jets``, select on ``val_jets``; return the path of best.pt.
@@ -302,11 +295,10 @@ def train(config: TrainConfig, train_jets: JetSet, val_jets: JetSet, out_dir, re
 
 def evaluate(tagger: LoadedTagger, jets: JetSet, batch_size: int = 512, with_curves: bool = False,
              background: list[str] | None = None) -> dict:
-    """Metrics of ``tagger`` (from :func:`load_tagger` / ``load_qat_tagger``; a module carrying the old attributes,
-    e.g. ``QATResult.model``, is read with ``LoadedTagger.of_model``) on ``jets``, which must have its classes.
+    """Metrics of ``tagger`` (from :func:`load_tagger`, ``load_qat_tagger`` or ``QATResult.tagger``) on ``jets``,
+    which must have its classes.
 
     background: background class names (default: the TrainConfig's ``background``, else QCD/light by name)."""
-    tagger = as_tagger(tagger)
     tagger.check_classes(jets)
     inputs = tagger.inputs(jets)
     logits = predict(tagger.model, inputs, batch_size)
