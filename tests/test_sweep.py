@@ -159,6 +159,28 @@ def test_provenance_record_and_rows_keyed_by_config(tmp_path):
         add_rows(path, [row(3, 0.5)])
 
 
+# ------------------------------------------------------------------------------------------------ the table
+def test_rejection_at_a_working_point_and_the_pareto_front():
+    from l1tagger.sweep.collect import pareto_front, rejection_at
+
+    metrics = {"rejection": {"W": {"rej50": 8.0, "rej99": 1.5}, "Z": {"rej50": None, "rej50_lower_bound": 40}},
+               "roc_curves": {"W": {"signal_efficiency": [0.0, 0.25, 0.5, 0.75, 1.0],
+                                    "background_efficiency": [0.0, 0.05, 0.125, 0.25, 1.0]},
+                              "Z": {"signal_efficiency": [0.0, 0.5, 1.0], "background_efficiency": [0.0, 0.0, 1.0]}}}
+    r = rejection_at(metrics, 0.5)  # a stored working point: taken as stored, bounds kept
+    assert r["per_class"] == {"W": 8.0, "Z": None} and r["lower_bounds"] == {"Z": 40}
+    assert r["geomean"] == pytest.approx(8.0)
+    r = rejection_at(metrics, 0.6)  # no stored working point: read off the stored ROC curve
+    assert r["per_class"]["W"] == pytest.approx(1 / (0.125 + 0.1 * 0.125 / 0.25))
+    assert r["per_class"]["Z"] == pytest.approx(1 / 0.2) and "ROC curve" in r["source"]
+    assert r["geomean"] == pytest.approx((r["per_class"]["W"] * r["per_class"]["Z"]) ** 0.5)
+
+    rows = [{"name": "a", "acc": 0.7, "cost": 100.0}, {"name": "b", "acc": 0.6, "cost": 50.0},
+            {"name": "c", "acc": 0.6, "cost": 80.0}, {"name": "d", "acc": 0.75, "cost": 100.0},
+            {"name": "e", "acc": None, "cost": 1.0}]
+    assert pareto_front(rows, "acc", "cost") == ["b", "d"]  # c is dominated by b, a by d; e has no accuracy
+
+
 # ------------------------------------------------------------------------------------------------ running
 def test_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     """cluster: none (no Dask): a point whose run fails (an unreadable dataset) is a failed row with its log."""
@@ -199,14 +221,20 @@ def _is_point_process(p: psutil.Process) -> bool:
     return cmd[1:4] == ["-m", "l1tagger.cli", "run"]
 
 
-def kill_and_resume(tmp_path: Path, sweep: Path, kill_after_complete: int, timeout_s: float = 900):
-    """Start the sweep in a subprocess, SIGTERM it once ``kill_after_complete`` points are complete, check that it
-    and every process it started are gone, then rerun it to the end. Returns (spec, complete at the kill, output of
-    the rerun)."""
+def _sigint_default():  # in the sweep process: Ctrl-C raises KeyboardInterrupt even if the test runner ignores it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def kill_and_resume(tmp_path: Path, sweep: Path, kill_after_complete: int, ctrl_c: bool, timeout_s: float = 900):
+    """Start the sweep in a subprocess (its own process group, as on a terminal), interrupt it once
+    ``kill_after_complete`` points are complete (``ctrl_c``: SIGINT to the whole process group, as Ctrl-C on a
+    terminal; else SIGTERM to the sweep process alone, as a batch system or `kill`), check that it and every process
+    it started are gone, then rerun it to the end. Returns (spec, complete at the kill, output of the rerun)."""
     spec = load_sweep(sweep)
     env = {**os.environ, "L1TAGGER_PROGRESS_INTERVAL": "600"}
     proc = subprocess.Popen([sys.executable, "-m", "l1tagger.cli", "sweep", str(sweep)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_sigint_default)
     deadline = time.monotonic() + timeout_s
     try:
         while True:
@@ -218,13 +246,16 @@ def kill_and_resume(tmp_path: Path, sweep: Path, kill_after_complete: int, timeo
             time.sleep(0.5)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any(_is_point_process(c) for c in children)  # a point was running when killed
-        proc.send_signal(signal.SIGTERM)
+        if ctrl_c:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out
-    assert "interrupted; complete points are kept" in out
+    assert "interrupted; complete points are kept" in out and "Traceback" not in out
     gone, alive = psutil.wait_procs(children, timeout=60)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "processes of the sweep survived it"
     done = {p.name: _step_times(p.config.run_dir) for p in spec.points if pending_reason(p.config) is None}
@@ -244,13 +275,14 @@ def kill_and_resume(tmp_path: Path, sweep: Path, kill_after_complete: int, timeo
 
 @pytest.fixture(scope="module")
 def resumed_sweep(tmp_path_factory, toy_jets):
-    """3 tiny points (one from points:) on 2 local Dask workers, killed when one is complete, then resumed."""
+    """3 tiny points (one from points:) on 2 local Dask workers, stopped with Ctrl-C when one is complete, then
+    resumed."""
     root = tmp_path_factory.mktemp("sweep")
     data = write_jets(toy_jets, root / "toy.h5")
     sweep = write_sweep(root / "s3.yaml", name="s3", base={**TINY, "dataset": str(data)}, workers=2,
                         grid={"model.attention": ["full", "topk"]},
                         points=[{"model.attention": "linformer", "model.linformer_k": 2}], out=str(root / "out"))
-    spec, done, log = kill_and_resume(root, sweep, kill_after_complete=1)
+    spec, done, log = kill_and_resume(root, sweep, kill_after_complete=1, ctrl_c=True)
     return root, sweep, spec, log
 
 
@@ -292,9 +324,61 @@ def test_six_point_sweep_on_generated_jets_resumes_after_kill(tmp_path):
     sweep = write_sweep(tmp_path / "s6.yaml", name="s6", base={**TINY, "n_per_class": 40}, workers=2,
                         grid={"model.attention": ["full", "topk", "linformer"], "model.linformer_k": [2],
                               "seed": [1, 2]}, out=str(tmp_path / "out"))
-    spec, done, _ = kill_and_resume(tmp_path, sweep, kill_after_complete=2, timeout_s=1800)
+    spec, done, _ = kill_and_resume(tmp_path, sweep, kill_after_complete=2, ctrl_c=False, timeout_s=1800)
     assert len(spec.points) == 6
     assert sorted(p.name for p in (tmp_path / "out" / "data").glob("*.h5")) == ["hls4ml5_40_s1.h5",
                                                                                  "hls4ml5_40_s2.h5"]
     rows = json.loads((spec.out / "pareto.json").read_text())["rows"]
     assert len(rows) == 6 and all(r["bit_exact"]["verdict"] == "bit-exact" for r in rows)
+
+
+# ------------------------------------------------------------------------------------------------ benchmark rows
+def _benchmark(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_rows_of_other_settings_are_added_not_replaced(tmp_path, capsys):
+    """bench_rtl merged rows by attention/N/k alone: a rerun at another latency cutoff replaced the first row. Rows
+    are keyed by their full config now, carry their provenance, and go to --out, not into the checkout."""
+    bench = _benchmark("bench_rtl")
+    checkout_results = Path(bench.RESULTS) / "rtl.json"
+    before = checkout_results.stat().st_mtime_ns if checkout_results.exists() else None
+
+    def row(cutoff):
+        config = {"attention": "full", "n_particles": 8, "k": None, "pair_bias": True, "latency_cutoff": cutoff}
+        return {"key": "full/N=8/k=-/U", "attention": "full", "n_particles": 8, "k": None, "pair_bias": True,
+                "latency_cutoff": cutoff, "latency_cycles": 10, "da4ml_lut_estimate": 100, "register_bits": 10,
+                "config": config, "config_key": config_key(config), "provenance": provenance()}
+
+    bench.write_results([row(8.0)], tmp_path)
+    bench.write_results([row(4.0)], tmp_path)
+    rows = json.loads((tmp_path / "rtl.json").read_text())["rows"]
+    assert sorted(r["latency_cutoff"] for r in rows) == [4.0, 8.0]
+    bench.write_results([row(4.0)], tmp_path)  # the same settings again: replaced, and said so
+    assert len(json.loads((tmp_path / "rtl.json").read_text())["rows"]) == 2
+    assert "same config" in capsys.readouterr().out
+    md = (tmp_path / "rtl.md").read_text()
+    assert md.count("| full/N=8/k=-/U | ") == 2 and (provenance()["commit"] or "")[:10] in md
+    assert (checkout_results.stat().st_mtime_ns if checkout_results.exists() else None) == before
+
+
+def test_rtl_trained_rows_say_how_many_jets_each_figure_rests_on():
+    bench = _benchmark("bench_rtl_trained")
+    legacy = {"name": "old", "pair_bias": True, "n_per_class": 10000, "epochs": 40, "accuracy_qat": 0.68,
+              "rtl_check": "da4ml C++ interpreter", "rtl_bit_exact": True, "rtl_check_jets": 1000,
+              "latency_cycles": 24, "latency_ns": 66.7, "ii": 1, "lut": 1500000, "lut_source": "da4ml estimate",
+              "ff": None, "dsp": None, "delta_accuracy_vs_anchor": -0.05, "lut_ratio_vs_anchor": 6.1,
+              "latency_ratio_vs_anchor": 0.65}
+    new = {**legacy, "name": "new", "seed": 2, "accuracy_test_jets": 10000, "rtl_check_jets": 1000,
+           "bit_exact_jets_which": "the first 1000 of the 10000 test-split jets (shuffled with seed 2)",
+           "provenance": {"commit": "0123456789abcdef"}}
+    md = bench.markdown([legacy, new])
+    assert "| new | yes | 10000 | 40 | 2 | 0.6800 (10000) | True (1000 jets, da4ml C++ interpreter) |" in md
+    assert "new: the first 1000 of the 10000 test-split jets (shuffled with seed 2)" in md
+    assert "| old | yes | 10000 | 40 | — | 0.6800 (—) |" in md and "| 0123456789 |" in md

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import shlex
 import signal
@@ -125,12 +126,18 @@ def execute(points: list[tuple[str, str, str]], workers: int, kind: str, options
                     on_done(fut.result() if exc is None else
                             {"name": futures[fut], "returncode": None, "error": f"{type(exc).__name__}: {exc}"})
             except BaseException:
+                # Ctrl-C on a terminal also reaches the local workers, which may be gone already: the scheduler's
+                # complaints about them are noise here, and their points die with them (PR_SET_PDEATHSIG)
+                logging.getLogger("distributed").setLevel(logging.CRITICAL)
                 client.cancel(list(futures))
                 try:
-                    stopped = client.run(stop_points, on_error="ignore", wait=True)
-                    log(f"stopped {sum(v for v in stopped.values() if isinstance(v, int))} running point(s)")
-                except Exception as exc:  # workers already gone: their points die with them (PDEATHSIG)
-                    log(f"could not reach the workers to stop their points ({type(exc).__name__}: {exc})")
+                    stopped = client.run(stop_points, on_error="return", wait=True)
+                    n = sum(v for v in stopped.values() if isinstance(v, int))
+                    gone = sum(not isinstance(v, int) for v in stopped.values())
+                    log(f"stopped {n} running point(s)" + (f"; {gone} worker(s) already gone, their points end "
+                                                           f"with them" if gone else ""))
+                except Exception as exc:
+                    log(f"could not reach the workers ({type(exc).__name__}: {exc}); their points end with them")
                 raise
     finally:
         cluster.close()
@@ -139,16 +146,23 @@ def execute(points: list[tuple[str, str, str]], workers: int, kind: str, options
 def make_cluster(kind: str, workers: int, options: dict):
     """A started Dask cluster of ``kind`` with ``workers`` workers; its keyword ``options`` are passed through
     (ConfigError when the cluster class refuses them)."""
-    import logging
-
     from l1tagger.errors import ConfigError
 
     try:
         if kind == "local":
             from dask.distributed import LocalCluster
 
-            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                silence_logs=logging.ERROR, **options)
+            # the worker processes start with SIGINT ignored: Ctrl-C on a terminal reaches the whole process group,
+            # and only the sweep shall handle it (stop the points, close the cluster) instead of every worker
+            # dying with a traceback
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                    silence_logs=logging.ERROR, **options)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
         import dask_jobqueue
 
         from l1tagger.sweep.spec import CLUSTER_KINDS
