@@ -36,7 +36,7 @@ def bench_kind(kind: str, recipe: str, n_jets: int, work: Path) -> dict:
     from l1tagger.export.examples import example_model, tiny_config, toy_inputs
     from l1tagger.export.export import export_qonnx_model
     from l1tagger.export.reference import run_reference
-    from l1tagger.verify.csim import _feed
+    from l1tagger.verify.csim import hls_inputs
 
     cfg = tiny_config(kind)
     inputs = toy_inputs(cfg, n_jets, seed=JET_SEED)
@@ -56,7 +56,7 @@ def bench_kind(kind: str, recipe: str, n_jets: int, work: Path) -> dict:
     hls_model.compile()
     compile_s = time.perf_counter() - t0
 
-    xs = _feed(fe, feed)
+    xs = hls_inputs(fe, feed)
     t0 = time.perf_counter()
     y = np.asarray(hls_model.predict(xs), np.float64).reshape(n_jets, -1)
     csim_s = time.perf_counter() - t0

@@ -108,9 +108,7 @@ def _package(module: str) -> str:
 
 #: private imports across packages that remain in files of other owners (issue 13.4), each with its public
 #: replacement; remove an entry when its importer switches
-PENDING_PRIVATE_IMPORTS = {
-    ("benchmarks/bench_firmware.py", "l1tagger.verify.csim._feed"): "l1tagger.verify.csim.hls_inputs",
-}
+PENDING_PRIVATE_IMPORTS: dict = {}
 
 
 def test_no_private_helper_is_imported_across_packages():

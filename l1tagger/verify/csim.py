@@ -225,8 +225,3 @@ def trace_layers(hls_model, xs: list[np.ndarray]):
     finally:
         del hls_model.compile
     return out, trace
-
-
-#: old private names, kept for the imports in l1tagger/verify/attention.py and benchmarks/bench_firmware.py until
-#: they use hls_inputs / trace_layers
-_feed, _trace = hls_inputs, trace_layers
