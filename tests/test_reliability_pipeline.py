@@ -481,3 +481,17 @@ def test_ctrl_c_during_l1tagger_run_says_where_to_resume(tmp_path, capsys):
     assert (run / "steps" / "data.json").is_file() and not (run / "steps" / "train.json").exists()
     with exclusive_lock(run / ".lock", "run"):  # released on the way out
         pass
+
+
+def test_a_generated_dataset_spec_keeps_the_data_step_up_to_date(tmp_path):
+    """A ``toy:N`` dataset is no file: the data step must not record it as an artifact it cannot verify (which made
+    the step, and every step after it, rerun on every call)."""
+    from l1tagger.pipeline.run import STEPS, _jets
+
+    cfg = tiny_cfg(tmp_path)
+    logs: list[str] = []
+    ctx = run_steps(STEPS[:1], cfg, cfg.run_dir, log=logs.append)
+    assert "dataset" not in ctx.artifacts["data"] and len(_jets(cfg, ctx)[0]) == 150
+    logs.clear()
+    run_steps(STEPS[:1], cfg, cfg.run_dir, log=logs.append)
+    assert any("data: up to date" in m for m in logs), logs
