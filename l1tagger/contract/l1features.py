@@ -186,10 +186,6 @@ class L1FeatureSpec:
     def pi(self) -> int:
         return self.format.intphi_pi
 
-    @property
-    def scale(self) -> float:
-        return 2.0 ** -self.frac
-
     # ------------------------------------------------------------------ tables
     def logpt_table(self) -> np.ndarray:
         """LOGPT[c] = round_half_up(2^frac ln(x_mid(c) * pt_lsb)) over the codes of sum_code_bits-wide integers."""
@@ -289,6 +285,8 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
     fmt, m = spec.format, spec.log_mantissa_bits
     v = words[..., fmt.index("valid")]
     out = {"mask": v} if "mask" in kinds else {}
+    if "particle" not in kinds and "pair" not in kinds:
+        return out
     p = words[..., fmt.index("pt")] * v
     h = words[..., fmt.index("eta")] * v
     f = words[..., fmt.index("phi")] * v
@@ -377,7 +375,3 @@ def output_grid(spec: L1FeatureSpec, kind: str) -> tuple[bool, int, int]:
         return False, 1, 0
     return True, (spec.x_bits if kind == "particle" else spec.pair_bits), spec.frac
 
-
-__all__ = ["PARTICLE_OP", "PAIR_OP", "MASK_OP", "OP_TYPES", "KINDS", "PARTICLE_FEATURES", "PAIR_FEATURES", "DEFAULT_PARTICLE_FEATURES",
-           "L1FeatureSpec", "flog_code", "n_codes", "code_midpoints", "phi_wrap", "pid_features", "features_int",
-           "features_np", "spec_of_node", "output_shape", "kind_of", "output_grid"]

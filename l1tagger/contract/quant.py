@@ -22,6 +22,10 @@ away from zero); AP_RND_ZERO adds qb & (s | r) (ties toward zero); AP_RND_MIN_IN
 AP_RND_CONV ties to even; AP_TRN floors; AP_TRN_ZERO truncates toward zero. So qonnx ``HALF_UP`` (ties away from
 zero) is ``AP_RND_INF``, not ``AP_RND``, which differs on every negative tie.
 
+:func:`constant_bits` and :func:`csd_digits` say what a quantized constant really costs (the bits it uses, its
+nonzero canonical-signed-digit count); the HGQ loss, the export's ``constant_widths`` and the report's estimate all
+count constants with them.
+
 Imports numpy and onnx only.
 """
 
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import helper
 
-from l1tagger.errors import ConversionError, L1TaggerError
+from l1tagger.errors import ConversionError, DataError, L1TaggerError
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
@@ -173,3 +177,49 @@ def decode_quant(node, scale, zero_point, bits, error: type[L1TaggerError] = Con
     if narrow and not signed and b == 1:
         raise error(f"Quant node {node.name!r}: a 1-bit narrow unsigned quantizer holds no value but 0")
     return QuantSpec(signed=signed, narrow=narrow, bits=int(b), frac=frac, rounding=rounding)
+
+
+# ------------------------------------------------------------------------------------------ what a constant costs
+def _integers(k, what: str) -> np.ndarray:
+    """|k| as int64 (DataError naming ``what`` when an entry is not an integer below 2^53)."""
+    a = np.abs(np.asarray(k, dtype=np.float64))
+    if np.any(a != np.round(a)) or np.any(a >= 2.0 ** 53):
+        raise DataError(f"{what}: constants must be integers below 2^53 on their grid")
+    return a.astype(np.int64)
+
+
+def constant_bits(k) -> np.ndarray:
+    """Bits each integer constant actually uses: 0 for 0, else the span of its set bits (|k| = m * 2^e, m odd ->
+    bit_length(m)). ``k``: integers (any integer or integral float array; |k| < 2^53). The sign is not counted.
+
+    This is HGQ's width of a constant operand: 0.75 = 0b0.11 on the grid 2^-2 is k = 3 -> 2 bits; 4 = 0b100 -> 1 bit
+    (a shift); a pruned (zero) weight costs nothing."""
+    n = _integers(k, "constant_bits")
+    a = n.astype(np.float64)
+    low = n & -n  # lowest set bit (0 for 0)
+    out = np.zeros(n.shape, dtype=np.int64)
+    nz = n > 0
+    msb = np.frexp(a[nz])[1] - 1  # a = m * 2^e exactly, m in [0.5, 1) -> floor(log2 a) = e - 1
+    lsb = np.frexp(low[nz].astype(np.float64))[1] - 1
+    out[nz] = msb - lsb + 1
+    return out
+
+
+def _popcount(n: np.ndarray) -> np.ndarray:
+    out = np.zeros(n.shape, dtype=np.int64)
+    n = n.copy()
+    while np.any(n):
+        out += n & 1
+        n >>= 1
+    return out
+
+
+def csd_digits(k) -> np.ndarray:
+    """Nonzero digits of each integer constant in canonical signed-digit form (the non-adjacent form: digits in
+    {-1, 0, 1}, no two adjacent nonzero; the fewest nonzero digits of any signed-digit form): the number of shifted
+    copies of the input a shift-and-add multiplier by this constant sums. 0 -> 0, 4 -> 1, 7 = 8 - 1 -> 2,
+    11 = 16 - 4 - 1 -> 3. The sign is free (a subtraction instead of an addition). ``k`` as in :func:`constant_bits`.
+
+    popcount(n XOR 3n) is the weight of the non-adjacent form of n (the carries of 3n = 2n + n mark its digits)."""
+    n = _integers(k, "csd_digits")
+    return _popcount(n ^ (3 * n))

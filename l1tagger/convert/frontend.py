@@ -12,7 +12,9 @@ Any op without a handler raises :class:`ConversionError` naming the op and the n
 torch-free contract (:mod:`l1tagger.contract`): the op set, Quant decoding and the rounding table (a Quant that
 rounds with a mode ap_fixed cannot reproduce is refused, naming the node; constants are folded with qonnx's own
 rounding function), the layout ops (applied to values when folding and to element indices for ``L1Permute`` /
-``L1Concat`` tables) and the softmax spec.
+``L1Concat`` tables), the softmax spec and the spec of the features computed on chip from L1 particle words
+(``L1ParticleFeatures`` / ``L1WordMask`` / ``L1PairFeatures`` -> kernels ``l1w_*``, tables from the spec, their
+digest in the generated config struct and in ``Frontend.feature_layers``).
 """
 
 from __future__ import annotations

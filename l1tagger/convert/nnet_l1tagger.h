@@ -265,7 +265,8 @@ void l1w_mask(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CON
 // particle with the largest pt, ties to the lowest index), 4 charge, 5..9 is_neutral_hadron, is_photon,
 // is_charged_hadron, is_electron, is_muon (l1ct particle ids, value 1.0).
 template <class data_T, class res_T, typename CONFIG_T>
-void l1w_particles(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CONFIG_T::n_part * CONFIG_T::n_feat]) {
+void l1w_particles(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
+                   res_T y[CONFIG_T::n_part * CONFIG_T::n_feat]) {
     #pragma HLS INLINE
     const unsigned N = CONFIG_T::n_part;
     ap_uint<CONFIG_T::pt_bits> p[N];
@@ -319,7 +320,8 @@ void l1w_particles(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T 
 
 // ParT pair features (N, N, 4) = [ln kT, ln z, ln Delta, ln m^2], computed once per unordered pair (symmetric).
 template <class data_T, class res_T, typename CONFIG_T>
-void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CONFIG_T::n_part * CONFIG_T::n_part * 4]) {
+void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
+               res_T y[CONFIG_T::n_part * CONFIG_T::n_part * 4]) {
     #pragma HLS INLINE
     const unsigned N = CONFIG_T::n_part;
     ap_uint<CONFIG_T::pt_bits> p[N];
@@ -343,9 +345,8 @@ void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields], res_T y[CO
             const int lnd = (int)CONFIG_T::logdr(l1w_flog_code<CONFIG_T::w_d2, CONFIG_T::log_m>(d2));
             const int li = lp[i], lj = lp[j];
             const int r = li > lj ? li - lj : lj - li;
-            const int q[4] = {(li < lj ? li : lj) + lnd,
-                              -(r + (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1)),
-                              lnd, li + lj + 2 * lnd};
+            const int sp = (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1);
+            const int q[4] = {(li < lj ? li : lj) + lnd, -(r + sp), lnd, li + lj + 2 * lnd};
             for (unsigned k = 0; k < 4; k++) {
                 #pragma HLS UNROLL
                 const int c = (v[i] && v[j]) ? l1w_clip(q[k], CONFIG_T::out_lo, CONFIG_T::out_hi) : 0;

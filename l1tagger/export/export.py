@@ -148,11 +148,10 @@ def export_qonnx_model(
 def constant_widths(model) -> dict[str, dict]:
     """Every Quant node of a cleaned graph whose input is an initializer (weights, biases): {node name: {"tensor",
     "bits" (the Quant's width), "frac" (scale = 2^-frac), "widths" (array shaped like the initializer: the bits each
-    quantized constant uses, 0 = pruned; ``l1tagger.qat.hgq.constant_bits`` of Quant(value) * 2^frac)}}.
+    quantized constant uses, 0 = pruned; ``l1tagger.contract.quant.constant_bits`` of Quant(value) * 2^frac)}}.
 
     On a baked HGQ graph Quant(value) == value: each initializer is already on its own grid inside the container."""
-    from l1tagger.contract.quant import decode_quant
-    from l1tagger.qat.hgq import constant_bits
+    from l1tagger.contract.quant import constant_bits, decode_quant
 
     out = {}
     for node in model.graph.node:

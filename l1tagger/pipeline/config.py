@@ -104,9 +104,13 @@ class RunConfig:
             linformer_fixed, topk_k, ordering), except n_classes (the dataset's) and n_features (from features)
     train:  the float training, fields of ``l1tagger.training.config.TrainConfig`` (epochs, batch_size, lr,
             weight_decay, schedule, grad_clip, device, num_threads, feature_clip, background)
-    recipe: quantization recipe (a path, or a preset: quantize/int8.yaml, int8_floor, ...)
+    recipe: quantization recipe (a path, or a preset: quantize/int8.yaml, int8_floor, hgq_budget, ...)
     qat:    the QAT fine-tuning, fields of ``l1tagger.qat.finetune.QATConfig`` (epochs, batch_size, lr, weight_decay,
-            calib_batches, num_threads)
+            calib_batches, num_threads, target_ebops)
+            With an HGQ recipe the run trains to its budget: the EBOPs target is, in this order, ``qat.target_ebops``,
+            the recipe's ``hgq.target_ebops`` when it is a number, or (``target_ebops: budget``) derived from the
+            budget's LUT/DSP allowance (:attr:`hgq_target`, docs/cost.md). A budget the trained model does not fit
+            ends the run with an error naming the smallest cost reached, after the report is written.
     Firmware
       backend ("Vitis" | "Vivado"), part, n_csim_jets (test-bench jets checked bit for bit)
       clock_ns:  clock period in ns; null = the budget's clock (a set value may not be slower than the budget's)
@@ -161,6 +165,32 @@ class RunConfig:
         if self.clock_ns is not None:
             return self.clock_ns
         return load_budget(self.budget).clock_period_ns
+
+    @property
+    def hgq_target(self) -> dict | None:
+        """The EBOPs target of an HGQ recipe and where it comes from, None for a uniform recipe:
+        ``{"target_ebops", "source", "detail"}``. Precedence: ``qat.target_ebops`` > the recipe's number >
+        the budget (the recipe's ``target_ebops: budget``): ``BUDGET_EBOPS_FRACTION`` of the budget's LUT
+        allowance (plus 55 per DSP where products may use DSPs), ``l1tagger.qat.hgq.target_from_budget``."""
+        from l1tagger.qat.hgq import BUDGET_EBOPS_FRACTION, products_may_use_dsp, target_from_budget
+        from l1tagger.qat.recipe import load_recipe
+
+        hgq = load_recipe(self.recipe).hgq
+        if hgq is None:
+            return None
+        explicit = getattr(self.qat, "target_ebops", None)
+        if explicit is not None:
+            return {"target_ebops": float(explicit), "source": "qat.target_ebops", "detail": "set in the run config"}
+        if hgq.target_ebops is not None:
+            return {"target_ebops": float(hgq.target_ebops), "source": "recipe",
+                    "detail": f"hgq.target_ebops of {self.recipe}"}
+        b = load_budget(self.budget)
+        lut, dsp = b.allowed("lut"), b.allowed("dsp")
+        dsp_note = f" + 55 x its {dsp:,.0f} DSP" if products_may_use_dsp(hgq) else \
+            " (no DSP term: activations <= 8 bits, every product is in LUTs)"
+        return {"target_ebops": target_from_budget(lut, dsp, hgq), "source": "budget",
+                "detail": f"{BUDGET_EBOPS_FRACTION:g} x (the {lut:,.0f} LUT of budget {b.name}{dsp_note}); the rest "
+                          f"is left for the logic EBOPs do not count (docs/cost.md)"}
 
     def train_config(self, n_classes: int) -> TrainConfig:
         """The TrainConfig of the float training: the train section with the model section and the run's seed."""

@@ -27,7 +27,8 @@ operations of one forward pass of one jet (:func:`cost_graph` traces which quant
   bit computed on chip from L1 words) counts 1 bit;
 * add of two activations (interaction bias, residuals): (output elements) * max(bits(a), bits(b)) (an adder);
 * bits(W_ij) = 0 for a pruned (zero) constant, else the span of its set bits: |W| = m * 2^e with m odd ->
-  bit_length(m) (a sign is not counted, as HGQ2's WRAP weights); bits(x) = the Quant bit width of the tensor.
+  bit_length(m) (:func:`l1tagger.contract.quant.constant_bits`; a sign is not counted, as HGQ2's WRAP weights);
+  bits(x) = the Quant bit width of the tensor.
   Biases and softmax tables are not counted (constant under training).
 
 The surrogate has the exact value; its gradient is 1 per non-pruned weight w.r.t. its f (through the STE) and
@@ -51,7 +52,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from l1tagger.errors import ConfigError, DataError, ExportError
+from l1tagger.contract.quant import constant_bits
+from l1tagger.errors import ConfigError, ExportError
 from l1tagger.qat.recipe import HGQConfig
 
 #: float32 execution of the QONNX reference is exact while every accumulation stays below 2^ACC_EXACT_BITS LSB
@@ -73,22 +75,6 @@ def clamp_ste(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------ constant widths
-def constant_bits(k) -> np.ndarray:
-    """Bits each integer constant actually uses: 0 for 0, else the span of its set bits (|k| = m * 2^e, m odd ->
-    bit_length(m)). ``k``: integers (any integer or integral float array; |k| < 2^53). The sign is not counted."""
-    a = np.abs(np.asarray(k, dtype=np.float64))
-    if np.any(a != np.round(a)) or np.any(a >= 2.0 ** 53):
-        raise DataError("constant_bits: constants must be integers below 2^53 on their grid")
-    n = a.astype(np.int64)
-    low = n & -n  # lowest set bit (0 for 0)
-    out = np.zeros(n.shape, dtype=np.int64)
-    nz = n > 0
-    msb = np.frexp(a[nz])[1] - 1  # a = m * 2^e exactly, m in [0.5, 1) -> floor(log2 a) = e - 1
-    lsb = np.frexp(low[nz].astype(np.float64))[1] - 1
-    out[nz] = msb - lsb + 1
-    return out
-
-
 def grid_integers(values: torch.Tensor, frac: int) -> np.ndarray:
     """``values * 2^frac`` as exact integers (ExportError when a value is off the grid 2^-frac)."""
     v = values.detach().double().cpu().numpy() * 2.0 ** frac
@@ -511,6 +497,36 @@ def check_accumulators(model: nn.Module, act_max_bits: int | None = None) -> dic
     return out
 
 
+# ------------------------------------------------------------------------------------------ target from a budget
+#: share of a budget's LUT allowance that a budget-derived target gives to the operations EBOPs count; the rest is
+#: left for the logic EBOPs do not count but the estimate and the firmware hold (bias adders, ReLUs, residual adds,
+#: the adder trees of the attention products, the softmax max/sum trees and tables): docs/cost.md
+BUDGET_EBOPS_FRACTION = 0.6
+
+#: HGQ: EBOPs ~ LUT + EBOPS_PER_DSP * DSP after place and route
+EBOPS_PER_DSP = 55.0
+
+
+def target_from_budget(lut: float, dsp: float, cfg: HGQConfig, fraction: float = BUDGET_EBOPS_FRACTION,
+                       dsp_min_width: int = 8) -> float:
+    """The EBOPs target of a budget allowing ``lut`` LUTs and ``dsp`` DSPs: ``fraction * (lut + 55 * dsp)``, the DSP
+    term only when a product may map to a DSP, i.e. activations may be wider than ``dsp_min_width`` (the estimate's
+    ``MappingRules.var_dsp_min_width``: constant products are shift-and-add, and a product of two activations
+    goes to a DSP only when both are wider); with ``hgq.act.max_bits <= 8`` every product EBOPs count is in LUTs."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"budget fraction of the EBOPs target must be in (0, 1], got {fraction}")
+    if lut <= 0:
+        raise ConfigError(f"the budget allows {lut} LUTs: no EBOPs target can be derived from it")
+    dsp_part = EBOPS_PER_DSP * dsp if products_may_use_dsp(cfg, dsp_min_width) else 0.0
+    return float(round(fraction * (lut + dsp_part)))
+
+
+def products_may_use_dsp(cfg: HGQConfig, dsp_min_width: int = 8) -> bool:
+    """Whether a product EBOPs count may map to a DSP: trainable activations may grow wider than
+    ``dsp_min_width`` (constant products are shift-and-add in LUTs whatever their width)."""
+    return cfg.act_trainable and cfg.act_max_bits > dsp_min_width
+
+
 # ------------------------------------------------------------------------------------------ schedule
 class BetaSchedule:
     """beta per epoch: 0 during warm-up, then beta0, x growth after each epoch above the target (<= beta_max),
@@ -571,5 +587,6 @@ __all__ = [
     "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "is_hgq", "hgq_quantizer",
     "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact", "weight_bits",
     "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators", "BetaSchedule",
-    "BestEpoch", "round_ste", "clamp_ste", "container_grid", "ACC_EXACT_BITS", "MASK",
+    "BestEpoch", "round_ste", "clamp_ste", "container_grid", "ACC_EXACT_BITS", "MASK", "target_from_budget",
+    "BUDGET_EBOPS_FRACTION", "EBOPS_PER_DSP", "products_may_use_dsp",
 ]

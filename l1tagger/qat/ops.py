@@ -12,7 +12,10 @@ Every module returns plain float tensors whose values lie on a power-of-two fixe
   2^-out_frac; idempotent on the softmax output, it declares the type in the exported graph).
 
 Learned scales use Brevitas' ``PowerOfTwoRestrictValue`` with an integer exponent, so every exported scale is an
-exact power of two. Activation rounding (half_even -> ROUND, floor -> FLOOR) comes from the recipe.
+exact power of two. Their lower bound is :data:`ACT_SCALE_MIN`, itself a power of two: Brevitas clamps a learned
+scale to ``scaling_min_val`` *after* the power-of-two restriction (in eval mode, after dividing by 2^(bits-1)), and its
+default 1e-10 is not a power of two, so an activation that saw only zeros in calibration (a dead ReLU) got the scale
+1e-10 and could not be exported. Activation rounding (half_even -> ROUND, floor -> FLOOR) comes from the recipe.
 
 With an ``hgq:`` recipe section (``l1tagger.qat.hgq``) whose ``act.trainable`` is on, every activation quantizer with
 a learned scale gets a trainable per-tensor bit width (Brevitas ``BitWidthImplType.PARAMETER``, clamped to
@@ -35,6 +38,11 @@ from torch import nn
 from l1tagger.errors import ConfigError
 from l1tagger.qat.recipe import Recipe, QuantSpec, check_hgq_widths, load_recipe, quantizer_class, resolve_output
 from l1tagger.qat.softmax import FirmwareSoftmax
+
+#: smallest learned activation scale (Brevitas ``scaling_min_val``): a power of two, so the clamp of a tensor that was
+#: all zero in calibration still gives a power-of-two scale; 2^-16 lies far below any scale a trained tagger learns
+#: (2^-8 .. 2^0 on the default model), so it never clamps a live tensor
+ACT_SCALE_MIN = 2.0**-16
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,6 +70,8 @@ def _injector(spec: QuantSpec, rounding_mode: str | None, widths: tuple[int, int
             kw.update(scaling_impl_type=ScalingImplType.CONST, scaling_const=2.0 ** (spec.bits - 1 - spec.frac))
         else:
             raise ConfigError(f"a constant grid (frac) is not supported for {spec.quantizer}")
+    elif family in ("act", "uact"):  # a learned scale: keep its clamp a power of two
+        kw["scaling_min_val"] = ACT_SCALE_MIN
     if widths is not None:
         if spec.frac is not None or family not in ("act", "uact"):
             raise ConfigError(f"a trainable bit width needs an activation quantizer with a learned scale, not "

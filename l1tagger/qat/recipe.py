@@ -26,7 +26,8 @@ resource-aware QAT: every weight gets a trained number of fractional bits inside
 activation widths are trained per tensor, and the loss adds beta * EBOPs::
 
     hgq:
-      target_ebops: 4.0e+5                        # resource target (effective bit operations per jet)
+      target_ebops: 4.0e+5                        # resource target (effective bit operations per jet), or
+                                                  # "budget": derived from the run's budget (docs/cost.md)
       weight: {bits: 10, frac: 7, init_frac: 6, granularity: weight}   # container fixed<10,3>; f starts at 6
       act: {trainable: true, min_bits: 3, max_bits: 8}                 # per-tensor widths of learned-scale acts
       schedule: {beta0: 1.0e-2, beta_max: 10.0, growth: 2.0, backoff: 1.0, warmup_epochs: 0}
@@ -162,6 +163,9 @@ class Override:
 #: how finely the fractional bits of the weights are trained
 HGQ_GRANULARITIES = ("weight", "channel")
 
+#: the value of ``hgq.target_ebops`` that derives the target from the run's budget
+BUDGET_TARGET = "budget"
+
 #: the default weight quantizer class of an HGQ container grid
 HGQ_WEIGHT_QUANTIZER = "Int8WeightPerTensorFixedPoint"
 
@@ -177,7 +181,9 @@ HGQ_ACT_BITS = (2, 12)
 class HGQConfig:
     """The ``hgq:`` section: heterogeneous weight fractional bits, trainable activation widths, the beta schedule.
 
-    target_ebops:   resource target in effective bit operations per jet (``l1tagger.qat.hgq.ebops``)
+    target_ebops:   resource target in effective bit operations per jet (``l1tagger.qat.hgq.ebops``); None (YAML
+                    ``target_ebops: budget``) = derived from the budget of the run (``l1tagger.qat.hgq.
+                    target_from_budget``) unless ``qat.target_ebops`` gives one (precedence: docs/cost.md)
     weight_bits:    container width of every weight (sign included, narrow range)
     weight_frac:    container fractional bits: the container grid is 2^-weight_frac (the finest a weight can get)
     init_frac:      initial trainable fractional bits f of every weight (weight_frac - weight_bits <= f <= weight_frac)
@@ -189,7 +195,7 @@ class HGQConfig:
     lr_frac, lr_bits: AdamW learning rates of the fractional bits f and of the activation widths
     """
 
-    target_ebops: float
+    target_ebops: float | None
     weight_bits: int = 10
     weight_frac: int = 7
     init_frac: float = 6.0
@@ -217,7 +223,7 @@ class HGQConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target_ebops": self.target_ebops,
+            "target_ebops": BUDGET_TARGET if self.target_ebops is None else self.target_ebops,
             "weight": {"bits": self.weight_bits, "frac": self.weight_frac, "init_frac": self.init_frac,
                        "granularity": self.granularity},
             "act": {"trainable": self.act_trainable, "min_bits": self.act_min_bits, "max_bits": self.act_max_bits},
@@ -398,7 +404,7 @@ def parse_hgq(d, where: str = "hgq") -> HGQConfig:
     amax = _int(a.get("max_bits", b.act_max_bits), f"{where}.act.max_bits", amin, HGQ_ACT_BITS[1])
     beta0 = _number(s.get("beta0", b.beta0), f"{where}.schedule.beta0", 0.0)
     return HGQConfig(
-        target_ebops=_number(d["target_ebops"], f"{where}.target_ebops", 1.0),
+        target_ebops=_target(d["target_ebops"], f"{where}.target_ebops"),
         weight_bits=bits, weight_frac=frac, init_frac=init, granularity=gran,
         act_trainable=trainable, act_min_bits=amin, act_max_bits=amax,
         beta0=beta0,
@@ -409,6 +415,15 @@ def parse_hgq(d, where: str = "hgq") -> HGQConfig:
         lr_frac=_number(lr.get("frac", b.lr_frac), f"{where}.lr.frac", 1e-12),
         lr_bits=_number(lr.get("bits", b.lr_bits), f"{where}.lr.bits", 1e-12),
     )
+
+
+def _target(value, where: str) -> float | None:
+    """``hgq.target_ebops``: a number of EBOPs, or "budget" (None: derived from the run's budget)."""
+    if isinstance(value, str):
+        if value != BUDGET_TARGET:
+            raise ConfigError(f"recipe field {where!r} = {value!r}; give a number of EBOPs or {BUDGET_TARGET!r}")
+        return None
+    return _number(value, where, 1.0)
 
 
 def check_hgq_widths(spec: QuantSpec, hgq: HGQConfig | None, where: str) -> None:

@@ -1,6 +1,6 @@
-"""Latency/resource reports against Level-1 budgets.
+"""Latency/resource reports against Level-1 budgets. (Vendor builds, the tcl/ scripts behind `l1tagger build`, are their own
+stage: ``l1tagger/build/vendor.py``.)
 
-(Vendor builds, the tcl/ scripts behind `l1tagger build`, are their own stage: `l1tagger/build/vendor.py`.)
     budgets.py    budget presets (budgets/*.yaml), strict loader with units (units.py)
     parsers.py    Vitis HLS / Vivado report text -> SynthesisReport (pure functions)
     estimates.py  resource/latency estimate from a cleaned QONNX graph (source "estimate", rules written down)

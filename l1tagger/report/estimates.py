@@ -12,8 +12,10 @@ One estimator per op type in :data:`OP_ESTIMATORS` (the contract's op set).
 
 Per layer (io_parallel, everything unrolled; reuse factor R divides the multipliers and sets II = R):
 
-* MatMul ``A (..., K) @ B (K, M)``: products = outputs x K (for a constant operand: rows x nonzero weights,
-  zero weights cost nothing); EBOPs = products x w_a x w_b (HGQ's effective bit operations).
+* MatMul ``A (..., K) @ B (K, M)``: products = outputs x K; EBOPs = products x w_a x w_b (HGQ's effective bit
+  operations). For a constant operand (weights) everything is counted from the constants the graph holds
+  (:func:`constant_product_cost`): EBOPs from the bits each constant really uses (zeros free), LUTs from the
+  nonzero canonical-signed-digit count of each output's constants (shift-and-add, as da4ml builds it).
 * Mul (masks, elementwise): products = output elements.
 * FirmwareSoftmax (``spec`` attribute): max tree, subtract, exp table, sum tree, inverse table, e x r products,
   plus the rank comparators of top-k; tables sized from the spec.
@@ -65,13 +67,18 @@ class MappingRules:
 
 
 RULES = [
-    "EBOPs = sum over multiplications of w_a * w_b (operand bit widths from Quant nodes); multiplications by a "
-    "constant zero are not counted (HGQ effective bit-operations).",
-    "Products with a constant operand -> LUTs (distributed arithmetic / shift-add, as da4ml and HLS do for small "
-    "constants): LUT = lut_per_ebop * EBOPs (HGQ: EBOPs ~ LUT + 55*DSP after place and route).",
+    "EBOPs = sum over multiplications of w_a * w_b (HGQ effective bit-operations): an activation's width is its "
+    "Quant node's bit width; a constant's width is the bits it really uses in the exported graph (constant_bits: "
+    "|k| = m 2^e, m odd -> bit_length(m); a zero constant costs nothing, a power of two 1 bit).",
+    "Products with a constant operand (x @ W) -> shift-and-add in LUTs (distributed arithmetic, as da4ml generates): "
+    "output j sums T_j = sum_i csd(W_ij) shifted copies of x (csd = nonzero digits of the canonical signed-digit "
+    "form), T_j - 1 adders of bits(x) LUTs each: LUT = lut_per_ebop * rows * bits(x) * sum_j max(T_j - 1, 0). "
+    "The sum's width is bits(x) + bit_length(max_j sum_i |W_ij|) on the constants' grid.",
     "Products of two variables with both widths > var_dsp_min_width -> DSP48E2 (27x18; ceil(w1/27)*ceil(w2/18) "
     "DSPs each); narrower ones -> LUT = w_a*w_b plus an adder of (w_a+w_b) bits per accumulation.",
-    "Add, Relu, comparators, subtractors: 1 LUT per output bit per element; layout ops and Quant: free.",
+    "Add, Relu, comparators, subtractors: 1 LUT per output bit per element; an Add of a constant (a bias): 1 LUT "
+    "per bit of max(bits(x), bits the constant uses) + 1 per nonzero constant, zero constants free; layout ops and "
+    "Quant: free.",
     "Tables (softmax exp / inverse): depth*width <= lutram_max_bits -> LUT ROM, ceil(depth/64)*width LUT per parallel "
     "read; larger -> BRAM18, ceil(depth*width/18432) per copy, one copy per 2 parallel reads.",
     "Latency per layer (io_parallel): products 1 cycle; an adder/comparator tree of n inputs has ceil(log2 n) levels, "
@@ -80,6 +87,9 @@ RULES = [
     "MatMul and divides its multipliers by R.",
     "II = reuse factor (io_parallel pipelines every layer; R = 1 gives a new event every cycle).",
     "Graph inputs without a Quant node: only the particle mask, taken as 1 bit unsigned (0/1).",
+    "Folding: an Add, Mul, MatMul or Relu of constants, and a MatMul by an all-zero (pruned) matrix, is a constant "
+    "and costs nothing; what it feeds sees a constant (a layer whose weights were all trained to 0 bits leaves only "
+    "its bias).",
     "FF not estimated.",
     "L1 word features (L1ParticleFeatures, L1PairFeatures; L1WordMask is wiring): unpacking 1 LUT per word bit; "
     "seed tree (N-1) comparators + multiplexers; a floor-log code of a W-bit integer (W-M-1) comparators and "
@@ -115,7 +125,8 @@ class _T:
     shape: tuple[int, ...] | None = None
     bits: int | None = None
     signed: bool = True
-    const: np.ndarray | None = None  # integer values of a quantized constant
+    const: np.ndarray | None = None  # integer values of a quantized constant (an initializer: its values)
+    real: np.ndarray | None = None  # values of a constant tensor: an initializer, or what folds from constants
 
 
 def _load(model):
@@ -227,7 +238,7 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
             bits = input_bits.get(vi.name)
             tensors[vi.name] = _T(shape=known_shapes.get(vi.name), bits=bits, signed=bits is None)
     for name, arr in consts.items():
-        tensors[name] = _T(shape=tuple(arr.shape), const=np.asarray(arr))
+        tensors[name] = _T(shape=tuple(arr.shape), const=np.asarray(arr), real=np.asarray(arr))
     ready: dict[str, int] = {name: 0 for name in tensors}  # tensor -> cycle when available
     layers: list[LayerEstimate] = []
     for node in g.node:
@@ -253,7 +264,7 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
         if fn is None:
             raise ConversionError(f"estimate: node {node.name!r}: op {node.op_type!r} is not in the l1tagger graph "
                                   "contract")
-        est = fn(node, ins, out, _Ctx(rules, period, consts))
+        est = None if _fold(node, ins, out) else fn(node, ins, out, _Ctx(rules, period, consts))
         cycles = est.cycles if est else 0
         for name in node.output:
             tensors[name] = out
@@ -302,14 +313,34 @@ def _new(node) -> LayerEstimate:
     return LayerEstimate(name=node.name or node.output[0], op=node.op_type)
 
 
+#: arithmetic ops folded when every input is constant (no logic: the synthesis tool folds them too)
+FOLDED_OPS = {"Add": np.add, "Mul": np.multiply, "MatMul": np.matmul, "Relu": lambda x: np.maximum(x, 0.0)}
+
+
+def _fold(node, ins, out) -> bool:
+    """Constant-fold ``node`` (RULES: folding) into ``out.real``; True when it folded (it costs nothing)."""
+    fn = FOLDED_OPS.get(node.op_type)
+    if fn is None:
+        return False
+    data = [t for t, name in zip(ins, node.input) if name]
+    if all(t.real is not None for t in data):
+        out.real = np.asarray(fn(*[t.real for t in data]), np.float64)
+        return True
+    if node.op_type == "MatMul" and any(t.real is not None and not np.any(t.real) for t in data) and out.shape:
+        out.real = np.zeros(out.shape)  # a product with an all-zero (pruned) matrix is zero whatever x is
+        return True
+    return False
+
+
 def _est_quant(node, ins, out, ctx):
     values = [ctx.consts.get(n) for n in node.input[1:4]]
     if len(values) != 3 or any(v is None for v in values):
         raise ConversionError(f"estimate: Quant node {node.name!r} has a non-constant scale, zero point or bit width")
     spec = decode_quant(node, *values, error=ConversionError)
     out.bits, out.signed = spec.bits, spec.signed
-    if ins[0].const is not None:  # integer values of a quantized constant, rounded by the node's own mode
-        out.const = spec.apply(ins[0].const) * 2.0**spec.frac
+    if ins[0].real is not None:  # integer values of a quantized constant, rounded by the node's own mode
+        out.real = spec.apply(ins[0].real)
+        out.const = out.real * 2.0**spec.frac
     return None
 
 
@@ -317,9 +348,11 @@ def _est_layout(node, ins, out, ctx):
     data = ins if node.op_type == "Concat" else ins[:1]
     widths = [t.bits for t in data if t.bits is not None]
     out.bits, out.signed = (max(widths) if widths else None), any(t.signed for t in data)
-    if all(t.const is not None for t in data):
-        out.const = concat(node, [t.const for t in data]) if node.op_type == "Concat" else \
-            layout(node, data[0].const, _consts_after_data(node, ctx.consts))
+    for key in ("const", "real"):
+        if all(getattr(t, key) is not None for t in data):
+            vals = [getattr(t, key) for t in data]
+            setattr(out, key, concat(node, vals) if node.op_type == "Concat" else
+                    layout(node, vals[0], _consts_after_data(node, ctx.consts)))
     return None
 
 
@@ -337,8 +370,20 @@ def _est_mul(node, ins, out, ctx):
 
 def _est_add_relu(node, ins, out, ctx):
     est = _new(node)
-    w = max(t.bits or 0 for t in ins if t.shape is not None) + (1 if node.op_type == "Add" else 0)
     n = int(np.prod(out.shape[1:]))
+    consts = [t for t in ins if t.const is not None]
+    if node.op_type == "Add" and len(consts) == 1:  # a bias: the bits it really uses, zeros free
+        from l1tagger.contract.quant import constant_bits
+
+        var = next(t for t in ins if t.const is None)
+        c = constant_bits(np.broadcast_to(consts[0].const, out.shape).reshape(out.shape[0], -1)[0])
+        w = np.where(c > 0, np.maximum(c, var.bits or 0) + 1, 0)
+        est.lut, est.cycles, est.widths = float(w.sum()), 1, f"{int(w.max()) if w.size else 0} bit"
+        est.rule = (f"{n} elements + constant ({int(np.count_nonzero(c))} nonzero): 1 LUT per bit of "
+                    f"max(bits(x), bits of the constant) + 1, zero constants free")
+        out.bits = max(var.bits or 0, int(c.max()) if c.size else 0) + 1
+        return est
+    w = max(t.bits or 0 for t in ins if t.shape is not None) + (1 if node.op_type == "Add" else 0)
     est.lut, est.cycles, est.widths = n * w, 1, f"{w} bit"
     est.rule = f"{n} elements x {w} bits -> 1 LUT per bit"
     out.bits = w
@@ -448,6 +493,26 @@ def pair_frontend_estimate(n_particles: int, width: int, rules: MappingRules | N
     )
 
 
+def constant_product_cost(k, contraction_axis: int, rows: int, x_bits: int) -> dict:
+    """Cost of multiplying a variable of ``x_bits`` by the integer constants ``k`` (values on their grid, e.g. a
+    weight matrix) and summing along ``contraction_axis``, each constant used ``rows`` times (RULES, constant
+    products). Returns {"products", "nonzero", "ebops", "csd_digits", "adders", "lut"}:
+
+    * EBOPs = rows * x_bits * sum constant_bits(k) (HGQ: a zero constant costs nothing, a power of two 1 bit);
+    * shift-and-add: output j sums T_j = sum_i csd_digits(k_ij) shifted copies of x, T_j - 1 adders of x_bits LUTs
+      each: LUT = rows * x_bits * sum_j max(T_j - 1, 0) (within 1 % of da4ml's cost on the trained default model's
+      dense layers, docs/cost.md).
+    """
+    from l1tagger.contract.quant import constant_bits, csd_digits
+
+    k = np.asarray(k, dtype=np.float64)
+    terms = csd_digits(k).sum(axis=contraction_axis)
+    adders = int(np.maximum(terms - 1, 0).sum())
+    nnz = int(np.count_nonzero(k))
+    return {"products": rows * nnz, "nonzero": nnz, "ebops": float(rows * x_bits * int(constant_bits(k).sum())),
+            "csd_digits": int(terms.sum()), "adders": rows * adders, "lut": float(rows * x_bits * adders)}
+
+
 def _matmul(est, node, ins, out, rules, period):
     a, b = ins
     if a.bits is None or b.bits is None:
@@ -456,23 +521,35 @@ def _matmul(est, node, ins, out, rules, period):
     K = a.shape[-1]
     n_out = int(np.prod(out.shape[1:]))
     R = rules.reuse_factor
-    est.widths = f"{a.bits}x{b.bits}"
     const = b.const if b.const is not None else a.const
     if const is not None:
-        nnz = int(np.count_nonzero(const))
-        rows = n_out // max(1, const.shape[-1] if const is b.const else const.shape[-2])
-        est.products = rows * nnz
-        est.ebops = est.products * a.bits * b.bits
-        est.lut = est.ebops * rules.lut_per_ebop / R
-        est.rule = f"constant weights ({nnz} nonzero of {const.size}) x {rows} rows -> LUT = EBOPs"
+        var, axis = (a, -2) if const is b.const else (b, -1)  # x @ W sums over W's rows, E @ x over E's columns
+        outputs = const.size // const.shape[axis]
+        cost = constant_product_cost(const, axis, n_out // max(1, outputs), var.bits)
+        est.widths = f"{var.bits}x{int(constant_bits_max(const))}"
+        est.products, est.ebops = cost["products"], cost["ebops"]
+        est.lut = cost["lut"] * rules.lut_per_ebop / R
+        est.rule = (f"constant weights ({cost['nonzero']} nonzero of {const.size}, {cost['csd_digits']} CSD digits) "
+                    f"-> shift-and-add, {cost['adders']} adders x {var.bits} bit")
+        # exact width of the sums: |x| < 2^(bits(x)) times the largest column sum of |k|, on the constants' grid
+        out.bits = var.bits + int(np.abs(const).sum(axis=axis).max()).bit_length()
     else:
+        est.widths = f"{a.bits}x{b.bits}"
         est.products = n_out * K
         est.ebops = est.products * a.bits * b.bits
         dsp, lut, kind = _var_products(est.products, a.bits, b.bits, K, rules)
         est.dsp, est.lut = dsp / R, lut / R
         est.rule = f"activation x activation, K = {K} -> {kind}"
+        out.bits = a.bits + b.bits + _levels(K)
     est.cycles = 1 + _tree_cycles(K, period, rules) + (R - 1)
-    out.bits = a.bits + b.bits + _levels(K)
+
+
+def constant_bits_max(k) -> int:
+    """The widest constant of ``k`` in bits it really uses (0 when all are zero)."""
+    from l1tagger.contract.quant import constant_bits
+
+    b = constant_bits(k)
+    return int(b.max()) if b.size else 0
 
 
 def _mul(est, node, ins, out, rules):
@@ -482,9 +559,18 @@ def _mul(est, node, ins, out, rules):
     n = int(np.prod(out.shape[1:]))
     est.widths, est.products, est.cycles = f"{a.bits}x{b.bits}", n, 1
     est.ebops = n * a.bits * b.bits
-    if a.const is not None or b.const is not None or min(a.bits, b.bits) <= rules.var_dsp_min_width:
+    if a.const is not None or b.const is not None:
+        from l1tagger.contract.quant import constant_bits
+
+        var, const = (a, b.const) if b.const is not None else (b, a.const)
+        k = np.broadcast_to(np.asarray(const, np.float64), out.shape).reshape(out.shape[0], -1)[0]  # one jet
+        est.ebops = float(var.bits * int(constant_bits(k).sum()))
+        est.products = int(np.count_nonzero(k))
         est.lut = est.ebops * rules.lut_per_ebop
-        est.rule = "elementwise (mask/constant or narrow) -> LUT = EBOPs"
+        est.rule = "elementwise by a constant -> LUT = EBOPs (bits each constant uses)"
+    elif min(a.bits, b.bits) <= rules.var_dsp_min_width:
+        est.lut = est.ebops * rules.lut_per_ebop
+        est.rule = "elementwise (mask or narrow) -> LUT = EBOPs"
     else:
         est.dsp = n * _dsp_per_product(a.bits, b.bits, rules)
         est.rule = "elementwise variable x variable -> DSP48E2"

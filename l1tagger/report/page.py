@@ -41,6 +41,8 @@ class ReportInputs:
     models: list  # list[schema.ModelInputs], the first is the run's own model
     estimates: dict = field(default_factory=dict)  # model name -> estimate dict (estimates.estimate_graph)
     figures: dict = field(default_factory=dict)  # figure name -> {"png", "json"}
+    da4ml: dict = field(default_factory=dict)  # model name -> da4ml cost record (da4ml_cost.cached_da4ml_cost)
+    hgq: dict = field(default_factory=dict)  # model name -> HGQ trade-off (make.hgq_tradeoff); absent: uniform
 
 
 def _hardware_numbers(model, estimate: dict | None) -> dict:
@@ -159,6 +161,34 @@ def rtl_route(rtl: dict | None, budget: Budget) -> dict | str:
     }
 
 
+def cost_comparison(estimate: dict | None, da4ml: dict | None, rtl: dict | None) -> dict:
+    """The cost of one graph three ways: l1tagger's estimate (of the HLS project), da4ml's cost model (of the same
+    graph lowered to shift-and-add logic) and, where Yosys has run on the da4ml Verilog, Yosys' cell counts, with
+    the ratio of each estimate to Yosys."""
+    y = (rtl or {}).get("yosys")
+    yosys = {"lut": float(y["LUT"]), "dsp": float(y["DSP"]), "source": f"yosys {y.get('tool_version', '')} "
+             f"synth_xilinx of the da4ml Verilog"} if y else None
+    rows = []
+    if estimate:
+        t = estimate["total"]
+        rows.append({"source": "estimate", "lut": t["lut"], "dsp": t["dsp"], "ebops": t["ebops"], "cost": t["cost"],
+                     "what": "l1tagger.report.estimates (the HLS project; rules below)"})
+    if isinstance(da4ml, dict) and da4ml.get("status") == "ok":
+        rows.append({"source": "da4ml", "lut": da4ml["lut"], "dsp": 0.0, "ebops": None, "cost": da4ml["lut"],
+                     "latency_cycles": da4ml.get("latency_cycles"), "what": da4ml.get("source")})
+    for r in rows:
+        r["ratio_to_yosys_lut"] = (r["lut"] / yosys["lut"]) if yosys and yosys["lut"] else None
+    if yosys:
+        rows.append({"source": "yosys", "lut": yosys["lut"], "dsp": yosys["dsp"], "ebops": None,
+                     "cost": yosys["lut"] + 55.0 * yosys["dsp"], "ratio_to_yosys_lut": 1.0, "what": yosys["source"]})
+    skipped = da4ml.get("reason") if isinstance(da4ml, dict) and da4ml.get("status") == "skipped" else None
+    return {"rows": rows, "da4ml_skipped": skipped, "yosys": "run" if yosys else "not run"}
+
+
+def _da4ml_lut(record) -> float | None:
+    return float(record["lut"]) if isinstance(record, dict) and record.get("status") == "ok" else None
+
+
 def overall_verdict(report: dict) -> tuple[str, list[str]]:
     """(verdict, reasons): "fail" when the budget table fails or any bit-exactness check (C simulation, RTL
     interpreter, Verilator co-simulation) found a difference; "pass" when the budget table passes and the C
@@ -217,6 +247,8 @@ def build_report(inputs: ReportInputs) -> dict:
         report["verdict_reasons"] = ["no model found"]
         report["comparison"] = {"published": ANCHORS, "ours": []}
         report["pareto"] = []
+        report["da4ml_cost"] = report["hgq"] = "not run"
+        report["cost_comparison"] = cost_comparison(None, None, None)
         return report
     est = inputs.estimates.get(main.name)
     report["model"] = {"name": main.name, "path": main.path, **main.info}
@@ -252,6 +284,9 @@ def build_report(inputs: ReportInputs) -> dict:
     report["verdict"], report["verdict_reasons"] = overall_verdict(report)
     report["estimate"] = ({"rules": est["rules"], "mapping": est["mapping"], "total": est["total"],
                            "layers": est["layers"], "clock_MHz": est["clock_MHz"]} if est else "not run")
+    report["da4ml_cost"] = inputs.da4ml.get(main.name) or "not run"
+    report["cost_comparison"] = cost_comparison(est, inputs.da4ml.get(main.name), main.rtl)
+    report["hgq"] = inputs.hgq.get(main.name) or "not run (uniform recipe)"
     ours = []
     for m in inputs.models:
         acc, stage = _best_accuracy(m)
@@ -261,6 +296,7 @@ def build_report(inputs: ReportInputs) -> dict:
             "latency_ns": h.get("latency_ns", (None, None))[0], "ii": h.get("ii_cycles", (None, None))[0],
             "lut": h.get("lut", (None, None))[0], "dsp": h.get("dsp", (None, None))[0],
             "hardware_source": h.get("lut", (None, "not run"))[1], "part": budget.device.name,
+            "da4ml_lut": _da4ml_lut(inputs.da4ml.get(m.name)),
         })
         r = rtl_route(m.rtl, budget)
         if isinstance(r, dict):
@@ -287,6 +323,7 @@ def build_report(inputs: ReportInputs) -> dict:
         st = [r["status"] for r in budget_table(h, budget) if r["status"] in ("pass", "fail")]
         pareto.append({"name": m.name, "accuracy": acc, "accuracy_stage": stage, "cost": cost,
                        "cost_source": h.get("lut", (None, None))[1], "attention": m.info.get("attention"),
+                       "da4ml_lut": _da4ml_lut(inputs.da4ml.get(m.name)),
                        "recipe": m.info.get("recipe"),
                        "verdict": "fail" if "fail" in st else ("pass" if st else "not run")})
     report["pareto"] = pareto
@@ -349,6 +386,32 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
                 ["quantity", "value", "unit", "budget", "margin", "status", "source"], rows,
                 "source 'estimate' = l1tagger.report.estimates rules (listed below); 'vitis_hls'/'vivado'/'yosys' = "
                 "parsed synthesis report, which replaces the estimate where present."))
+    cc = report.get("cost_comparison")
+    if isinstance(cc, dict):
+        rows = [[r["source"], _fmt(r["lut"]), _fmt(r["dsp"]), _fmt(r["ebops"]), _fmt(r["cost"]),
+                 "—" if r.get("ratio_to_yosys_lut") is None else f"{r['ratio_to_yosys_lut']:.2f}", r["what"] or ""]
+                for r in cc["rows"]]
+        if cc.get("da4ml_skipped"):
+            rows.append(["da4ml", "—", "—", "—", "—", "—", f"skipped: {cc['da4ml_skipped']}"])
+        elif not any(r["source"] == "da4ml" for r in cc["rows"]):
+            rows.append(["da4ml", "—", "—", "—", "—", "—", "not run (no graph)"])
+        out.append(("Cost of the same graph: estimate, da4ml, Yosys",
+                    ["source", "LUT", "DSP", "EBOPs", "cost (LUT + 55 DSP)", "LUT / Yosys LUT", "what"], rows,
+                    "The estimate describes the HLS project (constant products as shift-and-add, counted from the "
+                    "constants the graph holds); da4ml's number is its own cost model of the same graph lowered to "
+                    "its logic (no Verilog written unless the RTL step ran); Yosys counts cells of the da4ml Verilog "
+                    f"where `rtl: yosys` ran ({cc['yosys']}). The budget verdict uses the estimate. docs/cost.md"))
+    hq = report.get("hgq")
+    if isinstance(hq, dict):
+        rows = [[str(r["epoch"]), _fmt(float(r["ebops"])), _fmt(r["val_accuracy"]), _fmt(r["beta"]), _fmt(r["pruned"]),
+                 _fmt(r["mean_bits"]), "kept" if r["epoch"] == hq["selected_epoch"] else ""] for r in hq["history"]]
+        reached = "reached" if hq["reached_target"] else "NOT reached"
+        detail = f" ({hq['target_detail']})" if hq.get("target_detail") else ""
+        out.append((f"HGQ trade-off: EBOPs vs accuracy per QAT epoch (target {_fmt(hq['target_ebops'])} EBOPs from "
+                    f"{hq['target_source']}, {reached})",
+                    ["epoch", "EBOPs", "val accuracy", "beta", "pruned weights", "mean bits (kept weights)", ""],
+                    rows, f"Target{detail}. Kept: the most accurate epoch within the target, else the cheapest. "
+                          + (hq["warning"] or "")))
     if isinstance(rr, dict):
         rows = []
         for r in rr["budget_table"]:
@@ -366,15 +429,18 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
     cmp_rows = []
     for a in report["comparison"]["ours"] + report["comparison"]["published"]:
         cmp_rows.append([a["system"], a["dataset"], _fmt(a["accuracy"]), _fmt(a["latency_ns"]), _fmt(a["ii"]),
-                         _fmt(a["lut"]), _fmt(a["dsp"]), a.get("part") or "", a.get("source") or a.get("hardware_source") or ""])
+                         _fmt(a["lut"]), _fmt(a["dsp"]), _fmt(a.get("da4ml_lut")), a.get("part") or "",
+                         a.get("source") or a.get("hardware_source") or ""])
     out.append(("Our numbers beside published anchors",
-                ["system", "dataset", "accuracy", "latency ns", "II", "LUT", "DSP", "part", "source"], cmp_rows,
+                ["system", "dataset", "accuracy", "latency ns", "II", "LUT", "DSP", "da4ml LUT", "part", "source"],
+                cmp_rows,
                 report["comparison"].get("note", "")))
     if report.get("pareto"):
         out.append(("Pareto view (accuracy vs cost = LUT + 55 DSP)", ["model", "attention", "recipe", "accuracy",
-                    "cost", "cost source", "budget verdict"],
+                    "cost", "cost source", "da4ml LUT", "budget verdict"],
                     [[p["name"], p["attention"] or "", p["recipe"] or "", _fmt(p["accuracy"]), _fmt(p["cost"]),
-                      p["cost_source"] or "not run", p["verdict"]] for p in report["pareto"]],
+                      p["cost_source"] or "not run", _fmt(p.get("da4ml_lut")), p["verdict"]]
+                     for p in report["pareto"]],
                     "The first model is the one the tables above describe; every model is checked against the budget."))
     est = report.get("estimate")
     if isinstance(est, dict):

@@ -21,6 +21,10 @@ table and the layout ops; this module keeps only the da4ml arithmetic. Semantics
   range included) is exact.
 * Graph inputs are the RTL input ports, carrying values already on the grid of their ``Quant`` node (the
   preprocessing grid); a graph input without a ``Quant`` consumer (the key mask) is a 1-bit unsigned 0/1 port.
+* ``L1ParticleFeatures`` / ``L1WordMask`` / ``L1PairFeatures`` (features of L1 particle words, docs/l1_inputs.md):
+  the integer steps of :mod:`l1tagger.contract.l1features` on the traced words (fields re-read at their widths,
+  comparator/multiplexer seed tree, floor-log codes, the spec's log and softplus tables as ROMs, exact squares);
+  the table digests are kept in ``LoweredModel.l1_features``.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node
 from l1tagger.errors import ConfigError, ConversionError
-from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select, tree_reduce,
-                                 tree_sum, vmin, wrap)
+from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select,
+                                 tree_reduce, tree_sum, vmin, wrap)
 
 
 @dataclass
@@ -92,6 +96,8 @@ class LoweredModel:
     outputs: list[OutputPort]
     n_nodes: int
     op_counts: dict[str, int] = field(default_factory=dict)
+    #: the on-chip features of L1 words: one {node, op, spec, table_digest} per feature node (the ROMs' contents)
+    l1_features: list[dict] = field(default_factory=list)
 
     def encode_inputs(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         missing = [p.name for p in self.inputs if p.name not in arrays]
@@ -111,6 +117,7 @@ class LoweredModel:
 class LowerContext:
     model: onnx.ModelProto
     consts: dict[str, np.ndarray]
+    l1_features: list[dict] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -263,13 +270,15 @@ def _flog_code(x, width: int, m: int):
     """The floor-log code s * 2^m + (x >> s) of a non-negative integer variable (comparators + multiplexers)."""
     if not isinstance(x, FixedVariable):
         return int(l1features.flog_code(int(x), width, m))
-    c = x
+    # each candidate is kept to the m+1 bits it has when selected (x >> s < 2^(m+1)), so the code's range, and
+    # the ROM over it, stay at the table's size instead of x's range
+    c = x.quantize(0, m + 1, 0, "WRAP", "TRN")  # x itself when x < 2^(m+1)
     for k in range(m + 1, width):
         if x.high < (1 << k):
             break
         s = k - m
-        shifted = x.quantize(0, width, -s, "WRAP", "TRN") * 2.0**-s + s * (1 << m)  # floor(x / 2^s) + s 2^m
-        c = select(x >= (1 << k), shifted, c)
+        shifted = (x.quantize(0, width, -s, "WRAP", "TRN") * 2.0**-s).quantize(0, m + 1, 0, "WRAP", "TRN")
+        c = select(x >= (1 << k), shifted + s * (1 << m), c)  # floor(x / 2^s) + s 2^m
     return c
 
 
@@ -345,6 +354,8 @@ def op_l1features(node, ins, ctx):
     spec = l1features.spec_of_node(node)
     kind = l1features.kind_of(node.op_type)
     frac = l1features.output_grid(spec, kind)[2]
+    ctx.l1_features.append({"node": node.name, "op": node.op_type, "spec": spec.to_dict(),
+                            "table_digest": spec.table_digest()})
     words = ins[0]
     if not is_traced(words):
         q = l1features.features_np(np.round(np.asarray(words)).astype(np.int64), spec, (kind,))[kind]
@@ -355,8 +366,9 @@ def op_l1features(node, ins, ctx):
             raise ConversionError(f"{node.op_type} node {node.name!r}: the words are not on the unit grid (step "
                                   f"{float(x.step)}); a Quant node with scale 1 must precede the feature ops")
     out = np.stack([_word_features(w[b], spec, kind) for b in range(w.shape[0])])
-    scale = 2.0**-frac
-    return [wrap(np.frompyfunc(lambda x: x * scale, 1, 1)(out).astype(object), True)]
+    if frac:
+        out = np.frompyfunc(lambda x: x * 2.0**-frac, 1, 1)(out)
+    return [wrap(out.astype(object), True)]
 
 
 #: op_type -> handler(node, inputs, ctx) -> outputs.  The set of l1tagger.contract.opset.SUPPORTED_OPS (tested).
@@ -523,4 +535,5 @@ def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredMode
     out = np.concatenate([o._vars.ravel() for o in outs])
     comb = comb_trace(list(inp), list(out), keep_dead_inputs=True)
     check_constants(comb)
-    return LoweredModel(comb=comb, inputs=ports, outputs=oports, n_nodes=len(g.node), op_counts=counts)
+    return LoweredModel(comb=comb, inputs=ports, outputs=oports, n_nodes=len(g.node), op_counts=counts,
+                        l1_features=ctx.l1_features)
