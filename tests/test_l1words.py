@@ -2,9 +2,12 @@
 
 Word formats and the float -> word conversion (``l1tagger.data.words``); the integer features (contract numpy ==
 torch == an independent scalar reference written from docs/l1_inputs.md); the QONNX custom ops == integer reference;
-a tiny graph with the three feature ops converted by ``l1tagger.convert.convert`` and C-simulated (one g++ build),
-and lowered by the RTL route (da4ml C++ interpreter), bit for bit on random and edge words; the tagger option
-``ModelConfig.inputs = "l1words"`` (training forward, export, QONNX reference)."""
+a tiny graph with the three feature ops (``l1tagger.verify.graphs.l1words_graph``) converted by
+``l1tagger.convert.convert`` and C-simulated (one g++ build), and lowered by the RTL route (da4ml C++ interpreter),
+bit for bit on random and edge words, with the feature tables' digests in both projects' manifests; the tagger
+option ``ModelConfig.inputs = "l1words"`` (training forward, export, QONNX reference) and its model inputs
+(``l1tagger.features.build_inputs``: the words, the valid bit, the clip counts, the identity scaler). The whole
+chain with ``l1tagger run``: ``tests/test_l1words_pipeline.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import math
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from l1tagger.contract.l1features import (MASK_OP, PAIR_OP, PARTICLE_FEATURES, PARTICLE_OP, L1FeatureSpec,
                                           features_np)
@@ -21,7 +23,6 @@ from l1tagger.data.words import WORD_FORMATS, WordFormat, check_words, float_to_
     load_word_format
 from l1tagger.errors import ConfigError, DataError
 
-QD = "qonnx.custom_op.general"
 N = 6
 FULL = L1FeatureSpec(particle_features=PARTICLE_FEATURES)
 LSB = math.pi / 720
@@ -256,60 +257,14 @@ def test_tables_are_deterministic_and_digested():
 
 
 # ---------------------------------------------------------------------------------------------- graph walkers
-def tiny_graph(spec: L1FeatureSpec = FULL, n: int = N, rounding: str = "FLOOR"):
-    """words -Quant(unit grid)-> the three feature ops; a per-particle score (x @ a) plus the pair bias (pair @ b)
-    -> FirmwareSoftmax masked by the valid bits. Outputs: the attention weights, x and pair."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    from l1tagger.contract.softmax import ONNX_DOMAIN, SoftmaxSpec
-
-    nodes, inits = [], []
-
-    def const(name, v, dtype=np.float32):
-        inits.append(numpy_helper.from_array(np.asarray(v, dtype), name))
-        return name
-
-    def quant(x, out, bits, frac, signed=1, narrow=0):
-        ins = [x, const(f"{out}_s", 2.0**-frac), const(f"{out}_z", 0.0), const(f"{out}_b", float(bits))]
-        nodes.append(helper.make_node("Quant", ins, [out], name=out, domain=QD, signed=signed, narrow=narrow,
-                                      rounding_mode=rounding))
-        return out
-
-    def node(op, ins, out, domain="", **attrs):
-        nodes.append(helper.make_node(op, ins, [out], name=out, domain=domain, **attrs))
-        return out
-
-    w = quant("words", "wq", spec.format.word_bits, 0)
-    for op, out in ((PARTICLE_OP, "x"), (MASK_OP, "mask"), (PAIR_OP, "pair")):
-        node(op, [w], out, ONNX_DOMAIN, spec=spec.to_json())
-    rng = np.random.default_rng(0)
-    a = quant(const("a", rng.integers(-3, 4, (spec.n_features, 1)) / 4), "aq", 4, 2, narrow=1)
-    s = quant(node("MatMul", ["x", a], "s"), "sq", 10, 2)
-    b = quant(const("b", rng.integers(-3, 4, (4, 1)) / 4), "bq", 4, 2, narrow=1)
-    u = node("Squeeze", [node("MatMul", ["pair", b], "u4"), const("ax3", [3], np.int64)], "u")
-    st = node("Transpose", [s], "st", perm=[0, 2, 1])
-    sm = SoftmaxSpec.default_for(8, 2, n, 8, "floor")
-    logit = quant(node("Add", [u, st], "logit"), "lq", sm.in_bits, sm.in_frac)
-    m3 = node("Unsqueeze", ["mask", const("ax1", [1], np.int64)], "m3")
-    att = node("FirmwareSoftmax", [logit, m3], "att", ONNX_DOMAIN, spec=json.dumps(sm.to_dict()), topk=0)
-    quant(att, "out", sm.out_bits, sm.out_frac, signed=0)
-    graph = helper.make_graph(
-        nodes, "l1words_tiny", [helper.make_tensor_value_info("words", TensorProto.FLOAT, [1, n, 5])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, n, n]),
-         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n, spec.n_features]),
-         helper.make_tensor_value_info("pair", TensorProto.FLOAT, [1, n, n, 4])], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(QD, 1),
-                                                    helper.make_opsetid(ONNX_DOMAIN, 1)])
-    return ModelWrapper(model).transform(InferShapes())
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     import onnx
 
+    from l1tagger.verify.graphs import l1words_graph
+
     d = tmp_path_factory.mktemp("l1words")
-    model = tiny_graph()
+    model = l1words_graph(FULL, N)
     onnx.save(model.model, str(d / "tiny.onnx"))
     feed = {"words": np.concatenate([edge_words(), random_words(1000, seed=3)]).astype(np.float32)}
     return {"dir": d, "onnx": d / "tiny.onnx", "model": model, "feed": feed}
@@ -345,6 +300,9 @@ def test_hls_csim_bit_exact_with_features_on_chip(graph):
     assert {f["table_digest"] for f in fe.feature_layers} == {FULL.table_digest()}
     firmware = "".join(p.read_text() for p in (graph["dir"] / "prj" / "firmware").glob("parameters.h"))
     assert f"sha256 {FULL.table_digest()}" in firmware
+    manifest = json.loads((graph["dir"] / "prj" / "manifest.json").read_text())  # the project names its tables
+    assert manifest["l1features"] == json.loads(json.dumps(fe.feature_layers))
+    assert {f["table_digest"] for f in manifest["l1features"]} == {FULL.table_digest()}
     res = run_csim(graph["dir"] / "prj")
     assert res.n_jets == len(feed["words"])
     assert res.mismatching_values == 0 and res.bit_exact, res.first_mismatch
@@ -361,6 +319,30 @@ def test_rtl_route_bit_exact_with_features_on_chip(graph):
                      progress=False)
     assert s["interp"]["n_jets"] == len(feed["words"])
     assert s["interp"]["n_mismatches"] == 0 and s["interp"]["bit_exact"], s["interp"]["first_mismatch"]
+    manifest = json.loads((graph["dir"] / "rtl" / "rtl_manifest.json").read_text())  # the ROMs' contents, named
+    assert {f["op"] for f in manifest["l1_features"]} == {PARTICLE_OP, MASK_OP, PAIR_OP}
+    assert {f["table_digest"] for f in manifest["l1_features"]} == {FULL.table_digest()}
+
+
+def test_rtl_random_stimulus_is_valid_words_and_bit_exact(graph):
+    """Without given inputs the RTL route drives a graph with on-chip features with valid words of its format (not
+    arbitrary integers on the port's grid, which the word check refuses), full-range and collimated jets, padded
+    slots and all-padded jets included."""
+    from l1tagger.export.reference import run_reference
+    from l1tagger.rtl.flow import interpreter_check, random_stimulus
+    from l1tagger.rtl.lower import lower_model
+
+    lowered = lower_model(graph["onnx"], progress=False)
+    stim = random_stimulus(lowered, 400, seed=1)
+    assert list(stim) == ["words"] and stim["words"].shape == (400, N, 5) and stim["words"].dtype == np.float32
+    w = check_words(stim["words"], FULL.format)
+    valid = w[..., 4] == 1
+    assert not valid.any(axis=1).all() and valid.all(axis=1).any()  # all-padded and full jets
+    assert not w[~valid].any()  # padded slots are all-zero words
+    assert w[..., 0].max() > 4096 and w[..., 1].min() < -1000 and set(np.unique(w[valid][:, 3])) == set(range(8))
+    assert (w[..., 2] == -720).any() or (np.abs(w[..., 2]) > 700).any()  # phi near +-pi
+    res = interpreter_check(lowered, stim, run_reference(graph["model"], stim))
+    assert res["n_jets"] == 400 and res["bit_exact"], res["first_mismatch"]
 
 
 def test_estimates_count_the_feature_ops(graph):
@@ -428,3 +410,60 @@ def test_l1words_tagger_trains_on_the_chip_integers_and_exports_bit_exactly(tmp_
     assert np.array_equal(run_intref(wrapper, {"words": words})["logits"].value(), ref)
     check = crosscheck(qmodel, wrapper, {"words": words})  # every intermediate tensor: QONNX == integer emulation
     assert check.ok and check.n_tensors_compared > 50, check.first_mismatch
+
+
+# ---------------------------------------------------------------------------------------------- model inputs
+def _words_cfg(n=24, **kw):
+    from l1tagger.models.config import ModelConfig
+
+    return ModelConfig.from_dict(dict(n_particles=n, n_classes=3, inputs="l1words", **kw))
+
+
+def test_build_inputs_gives_words_the_valid_bit_and_the_clip_counts(toy_jets):
+    """``build_inputs`` for a model on L1 words: x = the words (float32 integers) in the model's slots, mask = the
+    valid bit, no pair, ``graph_feed()`` = {"words": ...}, what the conversion saturated kept on the inputs."""
+    from l1tagger.features.inputs import build_inputs
+
+    jets = toy_jets.subset(np.arange(12))
+    jets.p4[0, 0] = [5000.0, 0.0, 0.0, 5000.0]  # pT 5 TeV: saturates the 14-bit pt field
+    eta = 9.5  # beyond |eta| 8.93: saturates the 12-bit eta field
+    jets.p4[1, 0] = [60.0, 0.0, 60.0 * math.sinh(eta), 60.0 * math.cosh(eta)]
+    cfg = _words_cfg(ordering="pt")
+    inputs, scaler = build_inputs(jets, cfg)
+    want = jets_to_words(jets, 24, "l1ct", ordering="pt").words
+    assert inputs.x.dtype == np.float32 and np.array_equal(inputs.x, want) and inputs.is_words
+    assert np.array_equal(inputs.mask, want[..., 4]) and inputs.pair is None
+    assert list(inputs.graph_feed()) == ["words"] and inputs.graph_feed()["words"] is inputs.x
+    assert inputs.tensors()[2] is None and np.array_equal(inputs.labels, jets.labels)
+    conv = inputs.word_conversion
+    assert conv["format"] == "l1ct" and conv["n_particles"] == int(jets.mask.sum())
+    assert conv["clipped"] == {"pt": 1, "eta": 1, "phi": 0}
+    assert inputs.x[0, 0, 0] == 16383 and inputs.x[1, :, 1].max() == 2047
+    # the model computes its features from exactly these words
+    got = features_np(inputs.x, cfg.l1_spec)
+    assert np.array_equal(got["mask"], want[..., 4])
+
+
+def test_words_scaler_is_the_identity_and_round_trips(toy_jets):
+    """A model on words standardises nothing: its scaler is the identity, survives the checkpoint's JSON
+    (``to_dict`` / ``from_dict``) and is refused for features; a fitted feature scaler is refused for words."""
+    from l1tagger.features.inputs import FeatureScaler, build_inputs, standardise
+    from l1tagger.models.config import ModelConfig
+
+    cfg = _words_cfg(n=8)
+    inputs, scaler = build_inputs(toy_jets, cfg, clip=6.0)
+    assert scaler.is_identity and scaler.clip == 6.0
+    back = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert back.is_identity and back.clip == 6.0
+    again, same = build_inputs(toy_jets, cfg, back)
+    assert same is back and np.array_equal(again.x, inputs.x)
+    fcfg = ModelConfig.from_dict(dict(n_particles=8, n_classes=3))
+    finputs, fitted = build_inputs(toy_jets, fcfg)
+    assert not fitted.is_identity and list(finputs.graph_feed()) == ["x", "mask", "pair"]
+    assert finputs.word_conversion is None and not finputs.is_words
+    with pytest.raises(ConfigError, match="takes L1 particle words .* holds feature statistics"):
+        build_inputs(toy_jets, cfg, fitted)
+    with pytest.raises(DataError, match="scaler has no feature statistics"):
+        build_inputs(toy_jets, fcfg, back)
+    with pytest.raises(DataError, match="never standardised"):
+        standardise(inputs, fitted)

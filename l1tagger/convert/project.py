@@ -8,7 +8,8 @@ Layout of ``hls_projects/<run>/``::
     tb_data/reference.npz           QONNX-reference outputs of those jets (graph output name -> array)
     tb_data/tb_input_features.dat   the same, in hls4ml's test-bench text format (inputs concatenated per jet)
     tb_data/tb_output_predictions.dat
-    manifest.json                   provenance, layer map, softmax specs, versions, sha256 of every file
+    manifest.json                   provenance, layer map, softmax specs, on-chip L1 feature layers (spec, table
+                                    digest), versions, sha256 of every file
 """
 
 from __future__ import annotations
@@ -194,6 +195,8 @@ def write_files(fe, model, onnx_path: Path, out_dir: Path, cfg, tb_feed, source,
                    for k, v in fe.input_types.items()},
         "pair_features": "taken as graph inputs (computed off-chip from particle 4-vectors by l1tagger features)"
         if any(v["onnx"] == "pair" for v in fe.input_types.values()) else None,
+        # the features computed on chip from L1 particle words: per layer its node, op, spec and table digest
+        "l1features": fe.feature_layers,
         "outputs": [o.name for o in model.graph.output],
         "softmax": fe.softmax_layers,
         "layers": layer_map(fe),

@@ -1,7 +1,8 @@
 """The QAT stage's artifact, written by ``l1tagger quantize`` and the pipeline's qat step alike, and the graph
 inputs (test-bench feed) of jets for a quantized model.
 
-    save_qat_artifacts(result, out_dir, qat_config, val_jets, export=True, check_jets=1000) -> manifest dict
+    save_qat_artifacts(result, out_dir, qat_config, val_jets, export=True, check_jets=1000,
+                       word_jets=None) -> manifest dict
 
 writes into ``out_dir`` (one folder per recipe):
 
@@ -12,6 +13,11 @@ writes into ``out_dir`` (one folder per recipe):
                     their fixed-point grids, softmax specs with table digests and the bit-exactness cross-check
                     (Brevitas = QONNX reference = integer emulation) on up to ``check_jets`` validation jets
     model.onnx      (``export``) the cleaned QONNX graph
+
+A model on L1 particle words (``ModelConfig.inputs == "l1words"``, docs/l1_inputs.md) is exported with the one
+graph input ``words``; its manifest also holds ``l1_words``: the on-chip feature spec (with the word format) and
+its table digest, and per jet set (``validation`` = ``val_jets``, plus any of ``word_jets``, e.g. ``train``, ``test``)
+what the float -> word conversion saturated (``WordConversion.summary()``: counts and fractions per field).
 
 Provenance (``provenance(result, qat_config)``): the source float checkpoint and its sha256 (declared on
 ``QATResult.source_checkpoint``), the recipe name, file and sha256, and the QAT settings; ``read_provenance`` reads
@@ -44,8 +50,9 @@ MANIFEST_FORMAT = "l1tagger-qat-artifact-1"
 
 
 def testbench_feed(tagger: LoadedTagger, jets, n_jets: int | None = None) -> dict[str, np.ndarray]:
-    """The exported graph's inputs (``x``, ``mask``, ``pair``) for ``jets``, built with the ``tagger``'s config and
-    feature scaler; ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller chose the order)."""
+    """The exported graph's inputs (``x``, ``mask``, ``pair``; ``words`` for a model on L1 words) for ``jets``, built
+    with the ``tagger``'s config and feature scaler; ``n_jets``: only the first ``n_jets`` of ``jets`` (the caller
+    chose the order)."""
     if n_jets is not None:
         jets = jets.subset(np.arange(min(len(jets), n_jets)))
     return tagger.inputs(jets).graph_feed()
@@ -83,12 +90,27 @@ def read_provenance(manifest_path) -> dict:
     return {"export_manifest": str(path), **{k: data.get(k) for k in PROVENANCE_KEYS}}
 
 
+def l1_words_record(tagger: LoadedTagger, jet_sets: dict) -> dict | None:
+    """The manifest's ``l1_words`` entry of a model on L1 words (None for a model on features): the on-chip feature
+    spec (word format included), its table digest and, per named jet set, what the float -> word conversion
+    saturated (``WordConversion.summary()``)."""
+    cfg = tagger.model_config
+    if cfg.inputs != "l1words":
+        return None
+    spec = cfg.l1_spec
+    return {"spec": spec.to_dict(), "table_digest": spec.table_digest(),
+            "conversion": {name: tagger.inputs(jets).word_conversion for name, jets in jet_sets.items()
+                           if jets is not None}}
+
+
 def save_qat_artifacts(result, out_dir, qat_config, val_jets=None, export: bool = True,
-                       check_jets: int = 1000) -> dict:
+                       check_jets: int = 1000, word_jets: dict | None = None) -> dict:
     """Write the QAT artifact of ``result`` (a ``QATResult``) into ``out_dir``; returns the manifest written.
 
     val_jets: the jets of the export cross-check (required with ``export``). Raises NotBitExactError (naming the
     first differing tensor) when the exported graph is not bit-exact with the Brevitas model.
+    word_jets: for a model on L1 words, further named jet sets ({"train": ..., "test": ...}) whose word-conversion
+    clipping the manifest records beside the validation jets' (``l1_words.conversion``).
     """
     from l1tagger.qat.finetune import qat_checkpoint
 
@@ -106,6 +128,9 @@ def save_qat_artifacts(result, out_dir, qat_config, val_jets=None, export: bool 
     atomic_torch_save(out / "qat.pt", qat_checkpoint(result, qat_config))
     atomic_write_json(out / "metrics.json", result.summary())
     manifest = {"format": MANIFEST_FORMAT, **provenance(result, qat_config)}
+    words = l1_words_record(result.tagger, {"validation": val_jets, **(word_jets or {})})
+    if words is not None:
+        manifest["l1_words"] = words
     files = ["qat.pt", "recipe.yaml", "metrics.json"]
     if export:
         manifest.update(_export(result, out, val_jets, check_jets))
@@ -133,17 +158,25 @@ def _export(result, out: Path, val_jets, check_jets: int) -> dict:
     model = tagger.model
     feed = testbench_feed(tagger, val_jets, check_jets)
     example = tuple(torch.as_tensor(v[:1]) for v in feed.values())
-    wrapper = export_qonnx_model(model, example, out / "model.onnx")
+    # the graph inputs are named as the feed: x, mask[, pair], or words for a model on L1 words
+    wrapper = export_qonnx_model(model, example, out / "model.onnx", input_names=tuple(feed))
     check = crosscheck(model, wrapper, feed)
     rq = result.recipe
+    if tagger.model_config.inputs == "l1words":
+        fmt = tagger.model_config.l1_spec.format
+        grid = {"bits": fmt.word_bits, "frac": 0, "signed": True,
+                "note": f"integer L1 particle words (format {fmt.name!r}, fields {[f.name for f in fmt.fields]}) "
+                        f"on the unit grid; x, the mask and pair are computed from them on chip"}
+    else:
+        grid = {"bits": rq.kinds["input"].bits, "frac": rq.kinds["input"].frac, "signed": True,
+                "note": "x and pair are standardised with the checkpoint's feature scaler, then quantized to this "
+                        "grid by the graph's first Quant nodes"}
     return {
         "inputs": {
             vi.name: {"shape": [d.dim_value for d in vi.type.tensor_type.shape.dim]}
             for vi in wrapper.graph.input if wrapper.get_initializer(vi.name) is None
         },
-        "input_grid": {"bits": rq.kinds["input"].bits, "frac": rq.kinds["input"].frac, "signed": True,
-                       "note": "x and pair are standardised with the checkpoint's feature scaler, then quantized "
-                               "to this grid by the graph's first Quant nodes"},
+        "input_grid": grid,
         "outputs": [o.name for o in wrapper.graph.output],
         "class_names": list(tagger.class_names),
         "softmax": {name: {"spec": d, "table_digest": SoftmaxSpec.from_dict(d, f"softmax.{name}").table_digest()}

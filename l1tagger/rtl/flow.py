@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from l1tagger.errors import ConversionError
 from l1tagger.rtl.lower import LoweredModel, load_model, lower_model
 from l1tagger.rtl.project import RtlConfig, write_project
 from l1tagger.utils.atomic import atomic_write_json
@@ -21,13 +23,59 @@ from l1tagger.utils.atomic import atomic_write_json
 RESULT_FILES = ("rtl_summary.json", "rtl_manifest.json", "cosim.json", "yosys.json")
 
 
+def _word_format(lowered: LoweredModel):
+    """The word format the graph's on-chip feature ops read (None without such ops); ConversionError when its
+    feature nodes disagree on it."""
+    from l1tagger.data.words import WordFormat
+
+    formats = {json.dumps(f["spec"]["format"], sort_keys=True) for f in lowered.l1_features}
+    if not formats:
+        return None
+    if len(formats) > 1:
+        raise ConversionError(f"the on-chip feature nodes {[f['node'] for f in lowered.l1_features]} read words of "
+                              f"different formats; random stimulus needs one")
+    return WordFormat.from_json(formats.pop())
+
+
+def random_words(fmt, n_jets: int, n_particles: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_jets, n_particles, n_fields) valid words of ``fmt`` (``l1tagger.data.words.check_words`` holds): 0..N real
+    particles first, every field over its full range (odd jets) or collimated in eta/phi around a random axis with
+    soft pT (even jets, the range of real jets); padded slots all-zero."""
+    from l1tagger.data.words import check_words
+
+    w = np.zeros((n_jets, n_particles, fmt.n_fields), np.int64)
+    n_real = rng.integers(0, n_particles + 1, n_jets)
+    real = np.arange(n_particles)[None, :] < n_real[:, None]
+    collimated = (np.arange(n_jets) % 2 == 0)[:, None]
+    for i, f in enumerate(fmt.fields):
+        full = rng.integers(f.int_min, f.int_max + 1, (n_jets, n_particles))
+        if f.name == "valid":
+            v = np.ones_like(full)
+        elif f.name in ("eta", "phi"):
+            near = rng.integers(f.int_min, f.int_max + 1, (n_jets, 1)) + rng.integers(-64, 65, (n_jets, n_particles))
+            if f.name == "phi":  # an axis near +-pi spreads across it: wrapped into [-pi, pi)
+                near = (near + fmt.intphi_pi) % (2 * fmt.intphi_pi) - fmt.intphi_pi
+            v = np.where(collimated, np.clip(near, f.int_min, f.int_max), full)
+        elif f.name == "pt":
+            v = np.where(collimated, rng.integers(0, min(f.int_max, 1 << 10) + 1, (n_jets, n_particles)), full)
+        else:
+            v = full
+        w[..., i] = np.where(real, v, 0)
+    return check_words(w, fmt, "random words")
+
+
 def random_stimulus(lowered: LoweredModel, n_jets: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random jets on every port's grid (full range), masks 0/1 with the first particle always real."""
+    """Random jets on every port's grid (full range), masks 0/1 with the first particle always real; for a graph
+    with on-chip features of L1 words, the port the words enter (unit grid, one value per word field) gets valid
+    words of the feature ops' format (:func:`random_words`), not arbitrary integers."""
     rng = np.random.default_rng(seed)
+    fmt = _word_format(lowered)
     out = {}
     for p in lowered.inputs:
         shape = (n_jets,) + p.shape
-        if not p.quantized:
+        if fmt is not None and p.quantized and p.frac == 0 and len(p.shape) == 2 and p.shape[-1] == fmt.n_fields:
+            out[p.name] = random_words(fmt, n_jets, p.shape[0], rng).astype(np.float32)
+        elif not p.quantized:
             n_real = rng.integers(1, p.shape[-1] + 1, size=(n_jets,) + p.shape[:-1])
             out[p.name] = (np.arange(p.shape[-1]) < n_real[..., None]).astype(np.float32)
         else:

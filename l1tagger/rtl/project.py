@@ -2,8 +2,9 @@
 
 Layout written by da4ml: ``src/<top>.v`` (pipeline), ``src/<top>_stage*.v``, ``src/<top>_wrapper.v`` (uniform IO),
 ``src/static/*.v``, ``src/memfiles/*.mem`` (ROM contents), ``sim/`` (the Verilator C++ test-bench binder and its
-makefile), ``model/pipeline.json``. We add ``rtl_manifest.json`` (ports, latency, II, op counts) and
-``tb/`` test vectors (inputs and expected outputs as integers on each port's LSB grid) once co-simulated.
+makefile), ``model/pipeline.json``. We add ``rtl_manifest.json`` (ports, latency, II, op counts, the on-chip L1
+feature nodes with their table digests) and ``tb/`` test vectors (inputs and expected outputs as integers on each
+port's LSB grid) once co-simulated.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def write_project(lowered, out_dir: str | Path, cfg: RtlConfig | None = None):
         "da4ml_cost_estimate_lut": float(pipe.cost),
         "register_bits": int(pipe.reg_bits),
         "op_counts": lowered.op_counts,
+        # the features computed on chip from L1 particle words: per node its op, spec and the ROMs' table digest
+        "l1_features": lowered.l1_features,
         "source": "da4ml",
     }
     atomic_write_json(out_dir / "rtl_manifest.json", manifest)

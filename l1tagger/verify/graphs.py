@@ -7,6 +7,13 @@ of stock hls4ml (issue 5) is exercised by a graph small enough to compile with g
     Reshape/Transpose to heads; S = q @ k^T (act x act) -Quant->                 (pitfalls 4, 6)
     FirmwareSoftmax(S (1,H,N,N), mask) -Quant-> A; O = A @ V (act x act)          (pitfalls 4, 5)
     merge heads, output Linear -> Quant -> out (1,N,C_out)
+
+:func:`l1words_graph` builds the smallest graph with the three ops that compute features on chip from L1 particle
+words (``L1ParticleFeatures``, ``L1WordMask``, ``L1PairFeatures``, docs/l1_inputs.md), feeding a masked firmware
+softmax, so the converter, the RTL lowering and the references can be checked on edge and random words:
+
+    words (1,N,n_fields) -Quant(scale 1)-> x, mask, pair;  s = x @ a -Quant->,  u = pair @ b
+    FirmwareSoftmax(u + s^T -Quant->, mask) -Quant-> out (1,N,N);  graph outputs out, x, pair
 """
 
 from __future__ import annotations
@@ -112,3 +119,40 @@ def random_inputs(n_jets: int, n: int, c: int, in_frac: int = 4, seed: int = 1) 
 
 def save(model, path) -> None:
     onnx.save(model.model, str(path))
+
+
+def l1words_graph(spec=None, n: int = 6, rounding: str = "FLOOR", seed: int = 0):
+    """A qonnx ModelWrapper (batch 1) of the on-chip L1 word features (``spec``: an
+    :class:`~l1tagger.contract.l1features.L1FeatureSpec`, default every particle feature) and a masked softmax over a
+    per-particle score plus the pair bias. Graph input ``words`` (1, n, n_fields); outputs ``out`` (the attention
+    weights, 1, n, n), ``x`` (1, n, F) and ``pair`` (1, n, n, 4)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from l1tagger.contract.l1features import MASK_OP, PAIR_OP, PARTICLE_FEATURES, PARTICLE_OP, L1FeatureSpec
+
+    spec = spec if spec is not None else L1FeatureSpec(particle_features=PARTICLE_FEATURES)
+    g = _G(seed)
+    w = g.quant("words", spec.format.word_bits, 0, rounding=rounding)
+    for op, out in ((PARTICLE_OP, "x"), (MASK_OP, "mask"), (PAIR_OP, "pair")):
+        g.nodes.append(helper.make_node(op, [w], [out], name=out, domain=ONNX_DOMAIN, spec=spec.to_json()))
+    a = g.quant(g.init(g.rng.integers(-3, 4, (spec.n_features, 1)) / 4, "a"), 4, 2, narrow=True, rounding=rounding)
+    s = g.quant(g.node("MatMul", ["x", a]), 10, 2, rounding=rounding)  # (1,N,1)
+    b = g.quant(g.init(g.rng.integers(-3, 4, (4, 1)) / 4, "b"), 4, 2, narrow=True, rounding=rounding)
+    u = g.node("Squeeze", [g.node("MatMul", ["pair", b]), g.init_i64([3])])  # (1,N,N)
+    st = g.node("Transpose", [s], perm=[0, 2, 1])  # (1,1,N)
+    sm = SoftmaxSpec.default_for(8, 2, n, 8, "floor" if rounding == "FLOOR" else "half_even")
+    logit = g.quant(g.node("Add", [u, st]), sm.in_bits, sm.in_frac, rounding=rounding)
+    m3 = g.node("Unsqueeze", ["mask", g.init_i64([1])])  # (1,1,N)
+    att = g.node("FirmwareSoftmax", [logit, m3], domain=ONNX_DOMAIN, spec=json.dumps(sm.to_dict()), topk=0)
+    att = g.quant(att, sm.out_bits, sm.out_frac, signed=False, rounding=rounding)
+    g.nodes.append(helper.make_node("Identity", [att], ["out"], name="output_identity"))
+    words = helper.make_tensor_value_info("words", TensorProto.FLOAT, [1, n, spec.format.n_fields])
+    graph = helper.make_graph(
+        g.nodes, "l1words_tiny", [words],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, n, n]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n, spec.n_features]),
+         helper.make_tensor_value_info("pair", TensorProto.FLOAT, [1, n, n, 4])], initializer=g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(QDOMAIN, 1),
+                                                    helper.make_opsetid(ONNX_DOMAIN, 1)])
+    return ModelWrapper(model).transform(InferShapes())
