@@ -55,7 +55,10 @@ from l1tagger.utils.dataclass_io import from_dict, to_dict  # noqa: E402
 
 #: a valid value other than the default, for the fields whose type alone does not give one
 OTHER = {"features": "l1", "attention": "linformer", "linformer_init": "log_blocks", "ordering": "dr",
-         "schedule": "onecycle", "device": "cpu", "background": ["q"]}
+         "schedule": "onecycle", "device": "cpu", "background": ["q"], "inputs": "l1words",
+         "l1features": {"log_mantissa_bits": 4}, "target_ebops": 123456.0}
+#: fields that are valid only together with others: {field: {companion field: value}}
+COMPANIONS = {"l1features": {"inputs": "l1words"}}
 
 
 def _other(cls, f):
@@ -80,7 +83,7 @@ def test_every_section_field_is_settable_from_a_run_file(tmp_path, section, cls)
     for f in settable:
         value = _other(cls, f)
         p = tmp_path / "c.yaml"
-        p.write_text(yaml.safe_dump({section: {f.name: value}}))
+        p.write_text(yaml.safe_dump({section: {f.name: value, **COMPANIONS.get(f.name, {})}}))
         cfg = load_run_config(p)
         built = {"model": lambda: cfg.train_config(5).model, "train": lambda: cfg.train_config(5),
                  "qat": cfg.qat_config}[section]()
