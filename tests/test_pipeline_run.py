@@ -21,7 +21,7 @@ def tiny_run(tmp_path_factory):
             f"projects_dir: {root / 'hls_projects'}",
             f"data_dir: {root / 'data'}",
             "n_per_class: 40",
-            "model: {n_particles: 8, d_model: 8, ffn_dim: 16}",
+            "model: {n_particles: 8, d_model: 8, ffn_dim: 16, attention: full}",  # interpret: per-particle maps
             "train: {epochs: 1}",
             "qat: {epochs: 1}",
             "n_csim_jets: 40",

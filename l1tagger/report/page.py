@@ -406,12 +406,12 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
         rows = [[str(r["epoch"]), _fmt(float(r["ebops"])), _fmt(r["val_accuracy"]), _fmt(r["beta"]), _fmt(r["pruned"]),
                  _fmt(r["mean_bits"]), "kept" if r["epoch"] == hq["selected_epoch"] else ""] for r in hq["history"]]
         reached = "reached" if hq["reached_target"] else "NOT reached"
-        detail = f" ({hq['target_detail']})" if hq.get("target_detail") else ""
+        detail = f"Target: {hq['target_detail']}. " if hq.get("target_detail") else ""
         out.append((f"HGQ trade-off: EBOPs vs accuracy per QAT epoch (target {_fmt(hq['target_ebops'])} EBOPs from "
                     f"{hq['target_source']}, {reached})",
                     ["epoch", "EBOPs", "val accuracy", "beta", "pruned weights", "mean bits (kept weights)", ""],
-                    rows, f"Target{detail}. Kept: the most accurate epoch within the target, else the cheapest. "
-                          + (hq["warning"] or "")))
+                    rows, f"{detail}Kept: the most accurate epoch (validation) within the target, else the "
+                          f"cheapest. " + (hq["warning"] or "")))
     if isinstance(rr, dict):
         rows = []
         for r in rr["budget_table"]:
