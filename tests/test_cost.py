@@ -91,8 +91,9 @@ def test_zero_constants_are_free():
     padded[:3, :2] = W  # more inputs and outputs, all zero
     wide = {l["name"]: l for l in estimate_graph(_graph(padded))["layers"]}["dense"]
     assert (wide["ebops"], wide["lut"], wide["products"]) == (base["ebops"], base["lut"], base["products"])
-    pruned = {l["name"]: l for l in estimate_graph(_graph(np.zeros((3, 2))))["layers"]}["dense"]
-    assert pruned["ebops"] == pruned["lut"] == pruned["products"] == 0
+    pruned = {l["name"]: l for l in estimate_graph(_graph(np.zeros((3, 2))))["layers"]}.get("dense")
+    # an all-zero (pruned) matrix folds to a constant: no layer is listed, or one that costs nothing
+    assert pruned is None or pruned["ebops"] == pruned["lut"] == pruned["products"] == 0
 
 
 def test_bias_add_counts_the_bits_each_bias_uses():

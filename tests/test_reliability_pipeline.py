@@ -359,7 +359,7 @@ def test_preflight_checks_recipe_budget_and_clock_before_any_step(tmp_path):
     with pytest.raises(ConfigError, match="clock_ns: 5.0 ns .* slower than the clock of budget"):
         run_pipeline(tiny_cfg(tmp_path, clock_ns=5.0), **QUIET)
     with pytest.raises(ConfigError, match="rtl: 'cosim' needs a floor-rounding recipe"):
-        run_pipeline(tiny_cfg(tmp_path, rtl="cosim"), **QUIET)
+        run_pipeline(tiny_cfg(tmp_path, rtl="cosim", recipe="quantize/int8.yaml"), **QUIET)
     with pytest.raises(ConfigError, match="dataset"):
         run_pipeline(tiny_cfg(tmp_path, dataset=str(tmp_path / "missing.h5")), **QUIET)
     assert not (tmp_path / "runs").exists()

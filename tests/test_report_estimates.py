@@ -80,8 +80,13 @@ def test_dense_counts_and_ebops_by_hand():
     W = np.arange(F * D).reshape(F, D) % 7 - 3
     nnz = int(np.count_nonzero(W))
     assert layers["dense"]["products"] == N * nnz
-    assert layers["dense"]["ebops"] == N * nnz * 8 * 6
-    assert layers["dense"]["lut"] == layers["dense"]["ebops"]  # constant products -> LUT = EBOPs
+    # EBOPs from the bits each constant really uses (not the 6-bit container); LUTs of shift-and-add: per output
+    # column, (nonzero CSD digits - 1) adders of the 8-bit input, for each of the N rows
+    from l1tagger.contract.quant import constant_bits, csd_digits
+
+    assert layers["dense"]["ebops"] == N * 8 * int(constant_bits(W).sum())
+    adders = int(np.maximum(csd_digits(W).sum(axis=0) - 1, 0).sum())
+    assert layers["dense"]["lut"] == N * 8 * adders
     assert layers["dense"]["dsp"] == 0
     # QK^T: 8-bit x 8-bit activations, K = D -> products N*N*D, below the DSP threshold (both > 8 needed)
     assert layers["qk"]["products"] == N * N * D
