@@ -14,8 +14,9 @@ with the three 'l1' features: the uniform ``int8_floor`` recipe, then ``hgq_budg
 share its run directory, so the float model is trained once and each recipe reruns QAT onwards. Every run goes
 through the whole chain: QAT, QONNX export cross-checked bit for bit, hls4ml C simulation bit for bit on the
 test-bench jets, and (--rtl verilog, the default) the open RTL route's da4ml logic checked bit for bit by da4ml's C++
-interpreter. A run whose model does not fit the budget (BudgetNotReachedError, raised after its report is written)
-is recorded with ``fits_budget: false``.
+interpreter. Every row says whether the model fits the budget (``fits_budget``: the report's budget verdict; an
+HGQ run that does not fit ends with BudgetNotReachedError after its report is written, and is recorded all the
+same).
 
 Per row: accuracy (float, QAT on the test split, firmware on the test-bench jets), exact EBOPs of the kept QAT epoch
 (HGQ) / of the uniform model, da4ml's cost of the graph (LUT, its cost model), the estimate's LUT / DSP / latency
@@ -62,18 +63,18 @@ def run_one(a, n: int, kind: str, recipe: str, target, work: Path) -> dict:
         projects_dir=str(work / "hls"), data_dir=str(work / "data"), class_set="hls4ml5",
         n_per_class=a.n_per_class, seed=a.seed, n_csim_jets=a.n_csim_jets, rtl=a.rtl,
         model={"n_particles": n, "features": "l1", "attention": kind, "linformer_k": 4, "topk_k": 4,
-               "pair_bias": True}, train={"epochs": a.epochs}, qat=qat,
+               "pair_bias": True, "d_model": a.d_model, "n_heads": 2, "ffn_dim": 2 * a.d_model,
+               "embed_dim": 2 * a.d_model, "head_dim": 2 * a.d_model, "pair_hidden": 8},
+        train={"epochs": a.epochs}, qat=qat,
         recipe=str(Path(__file__).resolve().parents[1] / "quantize" / f"{recipe}.yaml"),
     )
     config = {k: v for k, v in to_dict(cfg, fixed=DERIVED).items() if k not in WHERE}
     config["recipe"] = recipe
     t0 = time.perf_counter()
-    fits = True
     try:
         run_pipeline(cfg, log=print)
     except BudgetNotReachedError as exc:  # the report is written: record the row
         print(f"  (does not fit the budget: {exc})")
-        fits = False
     wall = time.perf_counter() - t0
     run = cfg.run_dir
     rep = json.loads((run / "report.json").read_text())
@@ -96,7 +97,8 @@ def run_one(a, n: int, kind: str, recipe: str, target, work: Path) -> dict:
         if isinstance(rep["bit_exact"], dict) else None,
         "csim_jets": rep["bit_exact"].get("n_jets") if isinstance(rep["bit_exact"], dict) else None,
         "rtl_bit_exact": interp.get("bit_exact") if interp else None, "rtl_jets": interp.get("n_jets") if interp
-        else None, "fits_budget": fits, "budget_verdict": rep["budget_verdict"], "wall_s": round(wall, 1),
+        else None, "fits_budget": rep["budget_verdict"] == "pass", "budget_verdict": rep["budget_verdict"],
+        "wall_s": round(wall, 1),
         "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
     }
@@ -178,8 +180,8 @@ def plot(rows: list[dict], png: Path) -> dict | None:
 def markdown(rows: list[dict], met: list[dict]) -> str:
     lines = ["# HGQ vs uniform int8: accuracy vs cost (benchmarks/bench_hgq.py)", "",
              "Regenerate: `python benchmarks/bench_hgq.py` (each row: its own command and commit in hgq.json). "
-             "Pythia 8 + FastJet hls4ml-class jets, 'l1' features (3 per particle), one block, 2 heads, d = 16, "
-             "pair bias U. Accuracy: QAT model on the whole test split (the firmware's arithmetic: C simulation and "
+             "Pythia 8 + FastJet hls4ml-class jets, 'l1' features (3 per particle), one block, 2 heads, d as in "
+             "the row (default 16; widths 2d), pair bias U, Linformer / top-k k = 4. Accuracy: QAT model on the whole test split (the firmware's arithmetic: C simulation and "
              "RTL are bit-exact to it on the jets named). EBOPs: exact, of the kept QAT epoch (HGQ) or the estimate's "
              "(int8). da4ml LUT: da4ml's cost model of the same graph; est.: l1tagger's estimate of the HLS project.",
              "", "| N | kind | recipe | target (source) | jets/class | accuracy float / QAT / firmware | EBOPs | "
@@ -193,7 +195,8 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
         commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
         tgt = "—" if not r.get("target_ebops") else f"{r['target_ebops']:,.0f} ({r.get('target_source')})"
         lines.append(
-            f"| {r['n_particles']} | {r['attention']} | {r['recipe']} | {tgt} | {r['config']['n_per_class']} | "
+            f"| {r['n_particles']} | {r['attention']} d{r['config']['model']['d_model']} | {r['recipe']} | {tgt} | "
+            f"{r['config']['n_per_class']} | "
             f"{f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / {f(r['accuracy_firmware_tb'])} | "
             f"{f(r['ebops'])} | {f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | "
             f"{f(r['est_lut'])} | {f(r['est_dsp'])} | {r['latency_ns']:.0f} ns | "
@@ -219,6 +222,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-per-class", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=20)
+    ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)
     ap.add_argument("--rtl", choices=("off", "verilog", "cosim"), default="verilog",

@@ -53,9 +53,9 @@ def test_csim_bit_exact_1000_jets(csim):
 
 def test_pitfall1_per_particle_linear_keeps_particle_axis(block, csim):
     # stock MatMulConstToDense took n_in = N*C; ours contracts over C only, once per particle
-    mm = _layers(block["hls"], "L1MatMul")
+    mm = _layers(block["hls"], "L1ConstMatMul")  # constant weights: shift-and-add, one CMVM per particle
     first = mm[0].get_attr("l1")["consts"]
-    assert (first["n_batch"], first["n_m"], first["n_k"], first["n_p"]) == (1, N, C, H * D)
+    assert (first["n_rows"], first["n_k"], first["n_p"]) == (N, C, H * D)
     assert list(mm[0].get_output_variable().shape) == [N, H * D]
     assert csim.layer_mismatches.get(mm[0].name, 0) == 0
 
@@ -71,9 +71,10 @@ def test_pitfall2_bias_and_weight_quantizers_kept(block):
         vals = np.array(bias[0]["l1"]["tables"]["value"][1])
         assert np.any(vals != 0)
         assert np.array_equal(vals * 2**5, np.round(vals * 2**5))  # on the bias Quant grid (frac 5)
-    w = [c for c in consts.values() if c["l1"]["full_shape"] == (C, H * D)]
-    vals = np.array(w[0]["l1"]["tables"]["value"][1])
-    assert np.abs(vals * 2**6).max() <= 127  # narrow 8-bit weight Quant applied
+    from l1tagger.convert.frontend import Const
+
+    w = [t.value for t in fe.tensors.values() if isinstance(t, Const) and t.value.shape == (C, H * D)]
+    assert np.abs(w[0] * 2**6).max() <= 127  # narrow 8-bit weight Quant applied (folded into the shift-and-add)
 
 
 def test_pitfall3_bias_broadcast_over_particles_not_full_shape(block, csim):

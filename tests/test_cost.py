@@ -191,3 +191,55 @@ def test_da4ml_cost_skipped_with_the_reason_when_the_graph_cannot_be_lowered(tmp
     assert d["status"] == "skipped" and "rounding_mode='ROUND'" in d["reason"]
     assert rep["cost_comparison"]["da4ml_skipped"] == d["reason"]
     assert "skipped: the graph cannot be lowered" in (run / "report.md").read_text()
+
+
+def _reachable_inputs(comb, out_index: int) -> set[int]:
+    """Input indices that da4ml's logic reads to compute output ``out_index`` (its operation graph, backwards)."""
+    seen, stack, inputs = set(), [comb.out_idxs[out_index]], set()
+    while stack:
+        i = stack.pop()
+        if i < 0 or i in seen:
+            continue
+        seen.add(i)
+        op = comb.ops[i]
+        if op.opcode == -1:
+            inputs.add(op.id0)
+            continue
+        stack += [op.id0, op.id1]
+        if op.opcode in (6, -6):  # multiplexer: the select bit is in the data field
+            stack.append(op.data & 0xFFFFFFFF)
+    return inputs
+
+
+def test_constant_products_are_shift_and_add_and_pruned_weights_absent_from_hls_and_rtl(tmp_path):
+    """The HLS project writes a product by constant weights as shift-and-add (da4ml's CMVM code in the layer's
+    config struct), C-simulated bit-exact; a weight trained to 0 bits is read neither there nor in the RTL."""
+    import re
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from l1tagger.convert import convert
+    from l1tagger.rtl.lower import lower_model
+    from l1tagger.verify.csim import run_csim
+    from l1tagger.verify.graphs import save
+
+    path = tmp_path / "w.onnx"
+    save(ModelWrapper(_graph(W, bias=[0, 5])), path)  # input 2 of each row meets only zero weights
+    x = np.random.default_rng(0).uniform(-9, 9, size=(200, 2, 3)).astype(np.float32)
+    hls = convert(path, tmp_path / "prj", tb_inputs={"x": x}, n_tb=200)
+    layer = next(l for l in hls.get_layers() if l.class_name == "L1ConstMatMul")
+    assert "l1t::cmatmul<" in layer.get_attr("function_cpp")
+    assert not [l for l in hls.get_layers() if l.class_name in ("L1MatMul", "L1Const")
+                and l.get_attr("l1")["full_shape"] == (3, 2)]  # no weight array, no generic multiplier
+    params = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    body = params[params.index("static void cmvm("):].split("{", 1)[1]  # after the signature
+    body = body[:body.index("\n    }\n")]
+    read = set(map(int, re.findall(r"model_inp\[(\d+)\]", body)))
+    assert read == {0, 1} and "*" not in body  # shifts and adds only; input 2 is never read
+    res = run_csim(tmp_path / "prj")
+    assert res.bit_exact and res.n_jets == 200 and res.mismatching_values == 0
+    # the RTL: outputs of row r = 0, 1 read x[r, 0] and x[r, 1], never x[r, 2] (flat inputs 2 and 5)
+    comb = lower_model(path).comb
+    used = set().union(*(_reachable_inputs(comb, j) for j in range(4)))
+    assert used == {0, 1, 3, 4}
+    assert _reachable_inputs(comb, 1) == {1}  # column 1 = 7 x[0, 1]: W[0, 1] = 0 reads nothing either

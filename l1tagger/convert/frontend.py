@@ -107,7 +107,7 @@ def _sanitize(name: str) -> str:
 
 
 def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", consts=None, types=None,
-           tables=None, batched=True, comment=None) -> dict:
+           tables=None, batched=True, comment=None, code="") -> dict:
     shape = tuple(int(s) for s in shape)
     n_out = int(np.prod(shape)) if shape else 1
     c = {"n_out": n_out}
@@ -119,7 +119,7 @@ def _layer(cls, name, inputs, shape, typ: FixedType, round="TRN", sat="WRAP", co
         "outputs": [name],
         "l1": {"shape": shape[1:] if batched else shape, "full_shape": shape, "type": typ, "round": round,
                "sat": sat, "consts": c, "types": dict(types or {}), "tables": dict(tables or {}),
-               "comment": list(comment or [])},
+               "comment": list(comment or []), "code": code},
     }
 
 
@@ -233,12 +233,83 @@ def _mul(fe: Frontend, node) -> None:
     _elementwise(fe, node, "L1Mul", fx.mul_type, np.multiply)
 
 
+def _const_matrix(t) -> np.ndarray | None:
+    """A constant operand as a 2-D matrix (leading size-1 axes dropped), or None (an activation, or a constant with
+    real batch axes: those stay generic products)."""
+    if not isinstance(t, Const) or t.value.ndim < 2 or any(d != 1 for d in t.value.shape[:-2]):
+        return None
+    return t.value.reshape(t.value.shape[-2:])
+
+
+def cmvm_code(w: np.ndarray, x_type: FixedType, name: str) -> tuple[str, int]:
+    """(C++ of ``y = x @ w`` as shift-and-add, da4ml cost) for one input vector of ``x_type``: da4ml's constant
+    matrix-vector solution (distributed arithmetic: each output a sum of shifted inputs, shared partial sums; a zero
+    weight reads nothing), written by da4ml's HLS code generation as ``static void cmvm<inp_t, out_t>(...)`` for
+    the layer's config struct. Every intermediate is exact; the caller's out_t holds every result."""
+    from da4ml.codegen.hls import hls_logic_and_bridge_gen
+    from da4ml.trace import FixedVariableArray, comb_trace
+
+    from l1tagger.rtl.traced import HWCONF, exact_decimal
+
+    n_in = w.shape[0]
+    k = np.full(n_in, int(x_type.signed), np.int8)
+    i = np.full(n_in, x_type.width - x_type.frac - int(x_type.signed), np.int16)
+    f = np.full(n_in, x_type.frac, np.int16)
+    with exact_decimal():
+        x = FixedVariableArray.from_kif(k, i, f, HWCONF)
+        sol = comb_trace(x, x @ w)
+        code, _ = hls_logic_and_bridge_gen(sol, "cmvm", "vitis", pragmas=["#pragma HLS INLINE",
+                                                                        "using l1t::bit_shift;"])
+    head = "template <typename inp_t, typename out_t>\nvoid cmvm("
+    if not code.startswith(head):
+        raise ConversionError(f"MatMul node {name!r}: unexpected da4ml HLS code layout (da4ml version?)")
+    body = "\n".join("    " + line if line else line for line in code[len(head):].splitlines()).lstrip()
+    return f"    template <typename inp_t, typename out_t>\n    static void cmvm({body}\n", int(round(sol.cost))
+
+
+def _const_matmul(fe: Frontend, node, x: Act, w: np.ndarray, left: bool) -> None:
+    """``x @ W`` (``left``: ``W @ x``, a Linformer projection) with a constant 2-D ``W``: kernel ``cmatmul``, one
+    shift-and-add solution (:func:`cmvm_code`) applied to every row (every column of x for ``W @ x``); a product by
+    an all-zero (pruned) matrix folds to a constant zero."""
+    if left:  # y[..., m, p] = sum_k W[m, k] x[..., k, p]: per column p the CMVM with W^T
+        w = w.T
+    n_k, n_p = w.shape
+    shape = x.shape
+    if (shape[-2] if left else shape[-1]) != n_k:
+        raise ConversionError(f"MatMul node {node.name!r}: contraction {shape} with a {w.shape} constant does not "
+                              f"match")
+    out_shape = shape[:-2] + ((n_p, shape[-1]) if left else (shape[-2], n_p))
+    if w.size and not np.any(w):
+        fe.tensors[node.output[0]] = Const(np.zeros(out_shape))  # a pruned layer holds no logic
+        return
+    w_type, _ = fx.const_type(w, f"{node.name}.weights")
+    t = fx.mul_type(x.type, w_type, n_terms=n_k)
+    _check_lsbs(node, t)
+    xi = np.arange(int(np.prod(shape))).reshape(shape)
+    yi = np.arange(int(np.prod(out_shape))).reshape(out_shape)
+    if left:  # rows = (batch, column p): the contraction / output axis is -2
+        xi, yi = np.swapaxes(xi, -1, -2), np.swapaxes(yi, -1, -2)
+    in_idx, out_idx = xi.reshape(-1, n_k), yi.reshape(-1, n_p)
+    code, cost = cmvm_code(w, x.type, node.name)
+    fe.emit("L1ConstMatMul", node, [x], out_shape, t,
+            consts={"n_a": int(np.prod(shape)), "n_rows": len(in_idx), "n_k": n_k, "n_p": n_p},
+            types={"accum_t": fx.plain(t).cpp()},
+            tables={"in_idx": ("int", in_idx.ravel()), "out_idx": ("int", out_idx.ravel())},
+            code=code, comment=[f"{node.name}: constant {n_k}x{n_p} matrix ({int(np.count_nonzero(w))} nonzero) as "
+                                f"shift-and-add: da4ml CMVM, cost {cost} per row, {len(in_idx)} rows"])
+
+
 @handler("MatMul")
 def _matmul(fe: Frontend, node) -> None:
     ta, tb = fe.get(node.input[0], node), fe.get(node.input[1], node)
     if isinstance(ta, Const) and isinstance(tb, Const):
         fe.tensors[node.output[0]] = Const(np.matmul(ta.value, tb.value))
         return
+    wb, wa = _const_matrix(tb), _const_matrix(ta)
+    if wb is not None and len(ta.shape) >= 2:
+        return _const_matmul(fe, node, ta, wb, left=False)
+    if wa is not None and len(tb.shape) >= 2:
+        return _const_matmul(fe, node, tb, wa, left=True)
     a, b = fe.as_act(node.input[0], node), fe.as_act(node.input[1], node)
     if len(a.shape) < 2 or len(b.shape) < 2:
         raise ConversionError(f"MatMul node {node.name!r}: 1-D operands {a.shape} @ {b.shape} are not supported")

@@ -76,6 +76,12 @@ class L1MatMul(L1Layer):
     n_inputs = 2
 
 
+class L1ConstMatMul(L1Layer):
+    """x @ W (or W @ x) with a constant W, as shift-and-add: the config struct carries da4ml's CMVM code."""
+
+    kernel = "cmatmul"
+
+
 class L1Softmax(L1Layer):
     kernel = "softmax"
     n_inputs = 2
@@ -93,8 +99,8 @@ class L1WordMask(L1Layer):
     kernel = "l1w_mask"
 
 
-LAYER_CLASSES = (L1Quant, L1Relu, L1Const, L1Permute, L1Concat, L1Add, L1Mul, L1MatMul, L1Softmax, L1WordParticles,
-                 L1WordPairs, L1WordMask)
+LAYER_CLASSES = (L1Quant, L1Relu, L1Const, L1Permute, L1Concat, L1Add, L1Mul, L1MatMul, L1ConstMatMul, L1Softmax,
+                 L1WordParticles, L1WordPairs, L1WordMask)
 
 
 def _table_fn(name: str, ctype: str, values) -> str:
@@ -118,7 +124,7 @@ def config_struct(node) -> str:
     body = "\n".join(lines) + "\n"
     for k, (ctype, values) in spec.get("tables", {}).items():
         body += _table_fn(k, ctype, values)
-    return body + "};\n"
+    return body + spec.get("code", "") + "};\n"
 
 
 class L1ConfigTemplate(LayerConfigTemplate):

@@ -114,6 +114,57 @@ void matmul(const a_T a[CONFIG_T::n_a], const b_T b[CONFIG_T::n_b], res_T y[CONF
     }
 }
 
+// x * 2^s as a reinterpretation of the bits (da4ml's bit_shift; the shift-and-add code of cmatmul uses it).
+template <int s, int b, int i, ap_q_mode Q, ap_o_mode O, int N>
+ap_fixed<b, i + s> bit_shift(ap_fixed<b, i, Q, O, N> x) {
+    #pragma HLS INLINE
+    ap_fixed<b, i + s> r;
+    r.range() = x.range();
+    return r;
+}
+template <int s, int b, int i, ap_q_mode Q, ap_o_mode O, int N>
+ap_ufixed<b, i + s> bit_shift(ap_ufixed<b, i, Q, O, N> x) {
+    #pragma HLS INLINE
+    ap_ufixed<b, i + s> r;
+    r.range() = x.range();
+    return r;
+}
+template <int s, int b> ap_fixed<b, s> bit_shift(ap_int<b> x) {
+    #pragma HLS INLINE
+    ap_fixed<b, s> r;
+    r.range() = x.range();
+    return r;
+}
+template <int s, int b> ap_ufixed<b, s> bit_shift(ap_uint<b> x) {
+    #pragma HLS INLINE
+    ap_ufixed<b, s> r;
+    r.range() = x.range();
+    return r;
+}
+
+// Product by a constant matrix as shift-and-add (distributed arithmetic): for each of n_rows input vectors
+// (gathered by in_idx: a row of x for x @ W, a column for W @ x) CONFIG_T::cmvm, da4ml's constant matrix-vector
+// solution generated for this layer, sums shifted copies of the inputs (a zero weight reads nothing); results
+// scattered by out_idx. Exact: every intermediate has its exact type, accum_t holds every output.
+template <class a_T, class res_T, typename CONFIG_T>
+void cmatmul(const a_T a[CONFIG_T::n_a], res_T y[CONFIG_T::n_out]) {
+    #pragma HLS INLINE
+    for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
+        #pragma HLS UNROLL
+        a_T v[CONFIG_T::n_k];
+        typename CONFIG_T::accum_t w[CONFIG_T::n_p];
+        for (unsigned k = 0; k < CONFIG_T::n_k; k++) {
+            #pragma HLS UNROLL
+            v[k] = a[CONFIG_T::in_idx(r * CONFIG_T::n_k + k)];
+        }
+        CONFIG_T::template cmvm<a_T, typename CONFIG_T::accum_t>(v, w);
+        for (unsigned p = 0; p < CONFIG_T::n_p; p++) {
+            #pragma HLS UNROLL
+            y[CONFIG_T::out_idx(r * CONFIG_T::n_p + p)] = w[p];
+        }
+    }
+}
+
 // Right shift of a non-negative product onto the output grid with the spec's rounding
 // (0 = floor, 1 = half_up, 2 = half_even).
 template <int SHIFT, int ROUNDING> inline ap_uint<64> round_shift(ap_uint<64> p) {

@@ -32,7 +32,7 @@ MAX_SEED = 2**32 - 1
 #: the model of the built-in default run (the other fields: ModelConfig's defaults): a Linformer (k = 4) + U of
 #: width 8 over 16 particles. With 5000 generated jets per class, 30 float epochs and 12 HGQ epochs (quantize/
 #: hgq_budget.yaml, EBOPs target from the budget) it ends with verdict pass on cms_phase2_tmux6_360mhz, the
-#: firmware within 1 point of the float model (measured: docs/cost.md, section 5)
+#: firmware within 1 point of the float model (measured: docs/cost.md, section 6)
 DEFAULT_MODEL = {"attention": "linformer", "linformer_k": 4, "d_model": 8, "ffn_dim": 16, "embed_dim": 16,
                  "head_dim": 16, "pair_hidden": 4}
 

@@ -326,7 +326,8 @@ def _fold(node, ins, out) -> bool:
     if all(t.real is not None for t in data):
         out.real = np.asarray(fn(*[t.real for t in data]), np.float64)
         return True
-    if node.op_type == "MatMul" and any(t.real is not None and not np.any(t.real) for t in data) and out.shape:
+    if node.op_type == "MatMul" and any(t.real is not None and t.real.size and not np.any(t.real) for t in data) \
+            and out.shape:
         out.real = np.zeros(out.shape)  # a product with an all-zero (pruned) matrix is zero whatever x is
         return True
     return False
@@ -528,7 +529,7 @@ def _matmul(est, node, ins, out, rules, period):
         est.rule = (f"constant weights ({cost['nonzero']} nonzero of {const.size}, {cost['csd_digits']} CSD digits) "
                     f"-> shift-and-add, {cost['adders']} adders x {var.bits} bit")
         # exact width of the sums: |x| < 2^(bits(x)) times the largest column sum of |k|, on the constants' grid
-        out.bits = var.bits + int(np.abs(const).sum(axis=axis).max()).bit_length()
+        out.bits = var.bits + int(np.abs(const).sum(axis=axis).max(initial=0)).bit_length()
     else:
         est.widths = f"{a.bits}x{b.bits}"
         est.products = n_out * K
