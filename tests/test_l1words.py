@@ -352,7 +352,10 @@ def test_estimates_count_the_feature_ops(graph):
     ops = {layer["op"]: layer for layer in e["layers"]}
     assert ops[PAIR_OP]["lut"] > 0 and ops[PARTICLE_OP]["lut"] > 0 and ops[PAIR_OP]["products"] == N * (N + 1)
     assert e["total"]["lut"] >= ops[PAIR_OP]["lut"] + ops[PARTICLE_OP]["lut"]
-    assert e["pair_features_on_chip"] is None  # no pair graph input: nothing is computed off chip
+    assert e["pair_features"].startswith("on chip")  # no pair graph input: nothing is computed off chip
+    assert e["blocks"]["pair features"]["lut"] == ops[PAIR_OP]["lut"]  # the pair features are a block of the totals
+    assert e["blocks"]["particle features"]["lut"] >= ops[PARTICLE_OP]["lut"]
+    assert e["blocks"]["interaction U"]["lut"] > 0
 
 
 # ---------------------------------------------------------------------------------------------- the tagger option

@@ -84,6 +84,12 @@ def test_l1words_run_is_bit_exact_from_training_to_rtl(words_run):
     assert (run / "report.md").is_file()
     rep = json.loads((run / "report.json").read_text())
     assert rep["bit_exact"]["bit_exact"] is True
+    # the report: the on-chip pair features and U are blocks of the totals; the words' saturation per jet set
+    assert rep["pair_features"].startswith("on chip")
+    assert rep["blocks"]["pair features"]["lut"] > 0 and rep["blocks"]["interaction U"]["lut"] > 0
+    assert set(rep["l1_words"]["jet_sets"]) == {"validation", "train", "test"} and rep["l1_words"]["format"] == "l1ct"
+    page = (run / "report.md").read_text()
+    assert "Estimate per block" in page and "what the float -> word conversion saturated" in page
 
 
 def test_the_run_trained_on_words_with_no_standardisation(words_run):

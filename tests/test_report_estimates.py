@@ -188,12 +188,22 @@ def test_real_exported_models(tmp_path, attention):
     assert totals["quantize/int8.yaml"]["latency_cycles"] > 0
 
 
-def test_pair_frontend_estimate_scales_with_pairs_and_is_labelled():
-    from l1tagger.report.estimates import pair_frontend_estimate
+def test_off_chip_pair_features_are_named_not_costed_and_u_is_its_own_block(tmp_path):
+    """A graph with the pair features as inputs (model.inputs: features) says they are off chip; no hypothetical
+    on-chip line is added to the layers, and the U path is a block of the totals."""
+    import torch
 
-    small, big = pair_frontend_estimate(8, 8), pair_frontend_estimate(16, 8)
-    assert small.products == 2 * 28 and big.products == 2 * 120  # N(N-1)/2 pairs, 2 variable products each
-    assert big.lut > small.lut > 0
-    assert "NOT in the firmware" in big.rule
-    with pytest.raises(ConfigError, match="particles"):
-        pair_frontend_estimate(1, 8)
+    from l1tagger.export.examples import example_model, tiny_config, toy_inputs
+    from l1tagger.export.export import export_qonnx_model
+    from l1tagger.report.blocks import interaction_share
+
+    inputs = toy_inputs(tiny_config("full"), 16)
+    _, q, _ = example_model("full", "quantize/int8.yaml", inputs)
+    ex = tuple(torch.as_tensor(inputs[k][:1]) for k in ("x", "mask", "pair") if k in inputs)
+    est = estimate_graph(export_qonnx_model(q, ex, tmp_path / "full.onnx").model)
+    assert est["pair_features"].startswith("off chip")
+    assert not any(layer["op"] == "PairFeatures" for layer in est["layers"]) and "pair_features_on_chip" not in est
+    b = est["blocks"]
+    assert b["interaction U"]["lut"] > 0 and b["pair features"]["lut"] == 0 and b["softmax"]["lut"] > 0
+    assert sum(v["lut"] for v in b.values()) == pytest.approx(est["total"]["lut"])
+    assert 0 < interaction_share(b) < 1

@@ -139,7 +139,8 @@ def step_qat(cfg: RunConfig, ctx: StepContext) -> dict:
     out = ctx.run_dir / "qat"
     if target is not None:
         atomic_write_json(ctx.run_dir / TARGET_FILE, target)
-    manifest = save_qat_artifacts(res, out, qcfg, parts["val"], export=True, check_jets=QAT_CHECK_JETS)
+    manifest = save_qat_artifacts(res, out, qcfg, parts["val"], export=True, check_jets=QAT_CHECK_JETS,
+                                  word_jets={"train": parts["train"], "test": parts["test"]})
     metrics = evaluate(res.tagger, parts["test"], with_curves=True)
     write_metrics(metrics, ctx.run_dir / "metrics" / "qat.json", ctx.run_dir / "metrics" / "qat_roc.png", "qat")
     ctx.log(f"  QAT ({res.recipe.name}): accuracy {metrics['accuracy']:.4f}, macro AUC {metrics['auc_macro']:.4f}")

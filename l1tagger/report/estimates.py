@@ -39,6 +39,7 @@ from l1tagger.contract.opset import LAYOUT_OPS, concat, layout, layout_shape
 from l1tagger.contract.quant import attribute, constant_bits, csd_digits, decode_quant
 from l1tagger.contract.softmax import spec_of_node
 from l1tagger.errors import ConfigError, ConversionError
+from l1tagger.report.blocks import block_costs, node_blocks
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,11 @@ RULES = [
     "multiplexers of the code width; log/softplus ROMs as tables above, one read per particle / unordered pair; "
     "pair angle squares as variable products above; adders, saturation and masking 1 LUT per bit; pairs computed "
     "once per unordered pair N(N+1)/2. In the totals.",
-    "Pair features on chip (graphs with a `pair` input): the generated firmware takes ln kT, ln z, ln Delta, ln m^2 "
-    "as inputs; the line `pair_features_on_chip` estimates computing them from per-particle (pT, y, phi) at the "
-    "pair input width w, for the N(N-1)/2 unordered pairs: dy, dphi subtractors; dy^2 + dphi^2 (2 variable "
-    "products); min(pT) comparator + mux; 5 tables of 2^w x w per pair (ln Delta^2, ln(pT_i + pT_j), cosh dy, "
-    "cos dphi, ln(cosh - cos)) plus one ln pT table per particle; 8 adders of w+1 bits per pair (massless m^2 = "
-    "2 pT_i pT_j (cosh dy - cos dphi)); 6 cycles. It is listed per layer but NOT included in the totals.",
+    "Pair features off chip (graphs with a `pair` input, model.inputs: features): ln kT, ln z, ln Delta, ln m^2 "
+    "are firmware inputs computed outside it: not costed, and not deployable on a trigger; a model on L1 words "
+    "(model.inputs: l1words) computes them on chip, counted in the totals and in the blocks.",
+    "Blocks (l1tagger.report.blocks): per-layer numbers summed by block: particle features, pair features, "
+    "interaction U (nodes fed by the pair features alone), softmax, particle path (the rest).",
 ]
 
 
@@ -274,13 +274,6 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
     outs = [o.name for o in g.output]
     latency = max((ready.get(o, 0) for o in outs), default=0)
     total = {k: float(sum(getattr(l, k) for l in layers)) for k in ("ebops", "dsp", "lut", "bram18")}
-    pair = next((vi for vi in g.input if vi.name == "pair"), None)
-    frontend = None
-    if pair is not None:
-        shape = known_shapes.get("pair") or ()
-        quant = next((n for n in g.node if n.op_type == "Quant" and n.input[0] == "pair"), None)
-        w = int(np.asarray(consts[quant.input[3]]).ravel()[0]) if quant is not None else 8
-        frontend = pair_frontend_estimate(int(shape[-2]) if len(shape) >= 3 else 0, w, rules)
     total["products"] = int(sum(l.products for l in layers))
     total.update(
         ff=None,
@@ -295,9 +288,13 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
         "clock_MHz": clock_mhz,
         "rules": RULES,
         "mapping": asdict(rules),
-        "layers": [asdict(l) for l in layers] + ([asdict(frontend)] if frontend else []),
+        "layers": [asdict(l) for l in layers],
         "total": total,
-        "pair_features_on_chip": asdict(frontend) if frontend else None,
+        "blocks": block_costs(layers, node_blocks(model), rules.ebops_per_dsp),
+        "pair_features": ("off chip (graph input `pair`: not costed, not deployable)"
+                          if any(vi.name == "pair" for vi in g.input) else
+                          "on chip (L1PairFeatures, in the totals)" if any(n.op_type == l1features.PAIR_OP
+                                                                           for n in g.node) else None),
     }
 
 
@@ -470,26 +467,6 @@ OP_ESTIMATORS = {
     **{op: _est_l1features for op in l1features.OP_TYPES},
     **{op: _est_layout for op in sorted(LAYOUT_OPS)},
 }
-
-
-def pair_frontend_estimate(n_particles: int, width: int, rules: MappingRules | None = None) -> LayerEstimate:
-    """Cost of computing the four ParT pair features on chip from (pT, y, phi); rules in RULES (last entry)."""
-    rules = rules or MappingRules()
-    if n_particles < 2 or width < 1:
-        raise ConfigError(f"pair front end needs >= 2 particles and a positive width, got N={n_particles}, w={width}")
-    pairs = n_particles * (n_particles - 1) // 2
-    w1 = width + 1
-    dsp, lut_products, kind = _var_products(2 * pairs, w1, w1, 2, rules)
-    lut_tables, bram_tables, _, tkind = _table(2 ** width, width, 5 * pairs, rules)
-    lut_pt, bram_pt, _, _ = _table(2 ** width, width, n_particles, rules)
-    lut = (2 * w1 + 2 * width + 8 * w1) * pairs + lut_products + lut_tables + lut_pt
-    return LayerEstimate(
-        name="pair_features_on_chip", op="PairFeatures", products=2 * pairs, widths=f"{w1}x{w1}",
-        ebops=float(2 * pairs * w1 * w1), dsp=float(dsp), lut=float(lut), bram18=float(bram_tables + bram_pt),
-        cycles=6,
-        rule=f"NOT in the firmware or the totals (pair features are graph inputs): {pairs} pairs; products -> {kind}; "
-             f"tables 2^{width} x {width} -> {tkind}",
-    )
 
 
 def constant_product_cost(k, contraction_axis: int, rows: int, x_bits: int) -> dict:

@@ -229,6 +229,18 @@ def _dataset_label(model) -> str:
     return f"l1tagger {ds or 'generated jets'} (ours)"
 
 
+def _word_conversion(l1_words: dict | None) -> dict | str:
+    """What the float -> L1 word conversion saturated, per jet set (a model on L1 words), from the QAT manifest."""
+    if not l1_words:
+        return "not used (model on float features)"
+    conv = l1_words.get("conversion") or {}
+    fmt = (l1_words.get("spec") or {}).get("format")
+    return {"format": fmt.get("name") if isinstance(fmt, dict) else fmt, "table_digest": l1_words.get("table_digest"),
+            "jet_sets": {name: {"n_jets": c.get("n_jets"), "n_particles": c.get("n_particles"),
+                                "clipped": c.get("clipped") or {}, "clipped_fraction": c.get("clipped_fraction") or {}}
+                         for name, c in conv.items() if isinstance(c, dict)}}
+
+
 def build_report(inputs: ReportInputs) -> dict:
     """All numbers of the page as one JSON-able dict (pure: no file access)."""
     budget = inputs.budget
@@ -247,7 +259,9 @@ def build_report(inputs: ReportInputs) -> dict:
         report["verdict_reasons"] = ["no model found"]
         report["comparison"] = {"published": ANCHORS, "ours": []}
         report["pareto"] = []
-        report["da4ml_cost"] = report["hgq"] = "not run"
+        report["da4ml_cost"] = report["hgq"] = report["blocks"] = "not run"
+        report["pair_features"] = None
+        report["l1_words"] = "not run"
         report["cost_comparison"] = cost_comparison(None, None, None)
         return report
     est = inputs.estimates.get(main.name)
@@ -284,6 +298,9 @@ def build_report(inputs: ReportInputs) -> dict:
     report["verdict"], report["verdict_reasons"] = overall_verdict(report)
     report["estimate"] = ({"rules": est["rules"], "mapping": est["mapping"], "total": est["total"],
                            "layers": est["layers"], "clock_MHz": est["clock_MHz"]} if est else "not run")
+    report["blocks"] = (est.get("blocks") or "not run") if est else "not run"
+    report["pair_features"] = est.get("pair_features") if est else None
+    report["l1_words"] = _word_conversion(main.l1_words)
     report["da4ml_cost"] = inputs.da4ml.get(main.name) or "not run"
     report["cost_comparison"] = cost_comparison(est, inputs.da4ml.get(main.name), main.rtl)
     report["hgq"] = inputs.hgq.get(main.name) or "not run (uniform recipe)"
@@ -401,6 +418,27 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
                     "constants the graph holds); da4ml's number is its own cost model of the same graph lowered to "
                     "its logic (no Verilog written unless the RTL step ran); Yosys counts cells of the da4ml Verilog "
                     f"where `rtl: yosys` ran ({cc['yosys']}). The budget verdict uses the estimate. docs/cost.md"))
+    blocks = report.get("blocks")
+    if isinstance(blocks, dict):
+        from l1tagger.report.blocks import interaction_share
+
+        rows = [[name, _fmt(b["lut"]), _fmt(b["dsp"]), _fmt(b["ebops"]), f"{100 * b['share_cost']:.1f} %"]
+                for name, b in blocks.items()]
+        pf = report.get("pair_features")
+        out.append(("Estimate per block", ["block", "LUT", "DSP", "EBOPs", "share of cost (LUT + 55 DSP)"], rows,
+                    f"Interaction (on-chip pair features + U): {100 * interaction_share(blocks):.1f} % of the cost. "
+                    f"Pair features: {pf or 'none (no interaction bias)'}. Blocks: l1tagger.report.blocks."))
+    lw = report.get("l1_words")
+    if isinstance(lw, dict):
+        rows = []
+        for name, c in lw["jet_sets"].items():
+            clipped = ", ".join(f"{k} {v:,} ({100 * c['clipped_fraction'].get(k, 0):.3f} %)"
+                                for k, v in c["clipped"].items()) or "none"
+            rows.append([name, _fmt(c["n_jets"]), _fmt(c["n_particles"]), clipped])
+        out.append((f"L1 particle words in ({lw['format']}): what the float -> word conversion saturated",
+                    ["jets", "jets", "particles", "saturated per field (count, fraction of particles)"], rows,
+                    "The firmware's inputs are these words; saturation and rounding are the upstream firmware's "
+                    "(docs/l1_inputs.md)."))
     hq = report.get("hgq")
     if isinstance(hq, dict):
         rows = [[str(r["epoch"]), _fmt(float(r["ebops"])), _fmt(r["val_accuracy"]), _fmt(r["beta"]), _fmt(r["pruned"]),

@@ -51,6 +51,7 @@ class ModelInputs:
     onnx_path: str | None = None
     synthesis: dict = field(default_factory=dict)  # source -> SynthesisReport dict
     rtl: dict | None = None  # rtl_summary.json of the open RTL route (l1tagger.rtl.flow)
+    l1_words: dict | None = None  # QAT manifest's l1_words (model on L1 words): spec, what the conversion saturated
 
 
 def _read_json(path: Path) -> dict | None:
@@ -96,6 +97,7 @@ def read_model_dir(d: Path, project_dir: Path | None = None) -> ModelInputs:
                 data = _read_json(p / sub / f"{src}.json")
                 if data is not None and src not in m.synthesis:
                     m.synthesis[src] = data
+    m.l1_words = (_read_json(d / "qat" / "manifest.json") or {}).get("l1_words")
     if (d / "model.onnx").is_file():
         m.onnx_path = str(d / "model.onnx")
     else:
