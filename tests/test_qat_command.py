@@ -55,3 +55,23 @@ def test_quantize_end_to_end(tmp_path, capsys):
     with torch.no_grad():
         y = q(*[torch.as_tensor(feed[k]) for k in ("x", "mask", "pair")]).numpy()
     assert np.array_equal(ref, y)
+
+
+def test_quantize_hgq_budget_takes_its_target_from_the_budget_as_run_does(tmp_path, capsys):
+    """`l1tagger quantize` resolves an HGQ recipe's target with the run's function: `target_ebops: budget` follows
+    --budget (default: the run's default budget), --target-ebops overrides it."""
+    from l1tagger.pipeline.config import RunConfig
+
+    torch.set_num_threads(1)
+    out = tmp_path / "float"
+    assert main(["train", "toy:200", "--out", str(out), "--epochs", "1", "--n-particles", "8", "--d-model", "8",
+                 "--ffn-dim", "8", "--embed-dim", "8", "--head-dim", "8", "--pair-hidden", "4", "--features", "l1",
+                 "--no-progress"]) == 0
+    budget = "cms_phase2_tmux6_360mhz_vu9p"
+    want = RunConfig(recipe="hgq_budget", budget=budget).hgq_target["target_ebops"]
+    for extra, target in ((["--budget", budget], want), (["--target-ebops", "12345"], 12345.0)):
+        rc = main(["quantize", "--checkpoint", str(out / "best.pt"), "--data", "toy:200", "--recipe", "hgq_budget",
+                   "--epochs", "1", "--no-progress", "--out", str(tmp_path / "q"), *extra])
+        assert rc == 0, capsys.readouterr().err
+        met = json.loads((tmp_path / "q" / "hgq_budget" / "metrics.json").read_text())
+        assert met["hgq"]["target_ebops"] == target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from l1tagger.cli import add_data_argument, add_n_jets_argument
@@ -43,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_n_jets_argument(p, "read at most N jets from each file, a class-balanced sample drawn with --seed")
     p.add_argument("--out", help="output directory (default: <checkpoint dir>/qat)")
     p.add_argument("--epochs", type=int, default=3, help="QAT epochs (0 = post-training quantization only)")
+    p.add_argument("--target-ebops", type=float, default=None,
+                   help="HGQ recipes: the EBOPs target (default: the recipe's, or derived from --budget)")
+    p.add_argument("--budget", default=None,
+                   help="HGQ recipes with `target_ebops: budget`: the budget the target follows from (default: the "
+                        "default budget of `l1tagger run`)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=1)
@@ -66,7 +72,11 @@ def run(args) -> int:
         raise ConfigError(f"--checkpoint {ckpt}: no such file")
     if args.check_jets < 1:
         raise ConfigError(f"--check-jets must be >= 1, got {args.check_jets}")
+    from l1tagger.qat.target import resolve_target
+    from l1tagger.report.budgets import DEFAULT_BUDGET
+
     recipes = [load_recipe(r) for r in args.recipe]  # validate all before any work
+    targets = [resolve_target(r, args.target_ebops, args.budget or DEFAULT_BUDGET) for r in args.recipe]
     names = [r.name for r in recipes]
     if len(set(names)) != len(names):
         raise ConfigError(f"recipes with the same name given twice: {names}")
@@ -78,8 +88,13 @@ def run(args) -> int:
         tr, va = split(jets, (0.8, 0.2), args.seed)
     out_root = Path(args.out) if args.out else ckpt.parent / "qat"
     summary = {}
-    for recipe in recipes:
+    for recipe, target in zip(recipes, targets):
         out = out_root / recipe.name
+        if target is not None:  # the resolved target travels in the recipe the QAT artifact records
+            recipe = dataclasses.replace(recipe, hgq=dataclasses.replace(recipe.hgq,
+                                                                         target_ebops=target["target_ebops"]))
+            print(f"{recipe.name}: HGQ target {target['target_ebops']:,.0f} EBOPs from {target['source']} "
+                  f"({target['detail']})")
         res = qat_finetune(ckpt, recipe, tr, va, cfg, progress=not args.no_progress)
         # a cross-check that is not bit-exact raises NotBitExactError (exit code 3) after writing the evidence
         man = save_qat_artifacts(res, out, cfg, va, export=args.export, check_jets=args.check_jets)

@@ -181,25 +181,12 @@ class RunConfig:
         ``{"target_ebops", "source", "detail"}``. Precedence: ``qat.target_ebops`` > the recipe's number >
         the budget (the recipe's ``target_ebops: budget``): ``BUDGET_EBOPS_FRACTION`` of the budget's LUT
         allowance (plus 55 per DSP where products may use DSPs), ``l1tagger.qat.hgq.target_from_budget``."""
-        from l1tagger.qat.hgq import BUDGET_EBOPS_FRACTION, products_may_use_dsp, target_from_budget
-        from l1tagger.qat.recipe import load_recipe
+        from l1tagger.qat.target import resolve_target
 
-        hgq = load_recipe(self.recipe).hgq
-        if hgq is None:
-            return None
-        explicit = getattr(self.qat, "target_ebops", None)
-        if explicit is not None:
-            return {"target_ebops": float(explicit), "source": "qat.target_ebops", "detail": "set in the run config"}
-        if hgq.target_ebops is not None:
-            return {"target_ebops": float(hgq.target_ebops), "source": "recipe",
-                    "detail": f"hgq.target_ebops of {self.recipe}"}
-        b = load_budget(self.budget)
-        lut, dsp = b.allowed("lut"), b.allowed("dsp")
-        dsp_note = f" + 55 x its {dsp:,.0f} DSP" if products_may_use_dsp(hgq) else \
-            " (no DSP term: activations <= 8 bits, every product is in LUTs)"
-        return {"target_ebops": target_from_budget(lut, dsp, hgq), "source": "budget",
-                "detail": f"{BUDGET_EBOPS_FRACTION:g} x (the {lut:,.0f} LUT of budget {b.name}{dsp_note}); the rest "
-                          f"is left for the logic EBOPs do not count (docs/cost.md)"}
+        target = resolve_target(self.recipe, getattr(self.qat, "target_ebops", None), self.budget)
+        if target is not None and target["source"] == "qat.target_ebops":
+            target["detail"] = "set in the run config"
+        return target
 
     def train_config(self, n_classes: int) -> TrainConfig:
         """The TrainConfig of the float training: the train section with the model section and the run's seed."""
