@@ -58,6 +58,8 @@ BAD = [
     ("cluster option the sweep sets", "grid: {seed: [1]}\ncluster: {kind: local, n_workers: 4}\n",
      "cluster.n_workers"),
     ("unknown base key", "base: {epoch: 3}\ngrid: {seed: [1]}\n", "base: epoch: unknown key"),
+    ("peers not a list", "grid: {seed: [1]}\npeers: p.json\n", "peers: expected a list"),
+    ("missing peers file", "grid: {seed: [1]}\npeers: [nope/peers.json]\n", "peers[0]: "),
 ]
 
 
@@ -195,6 +197,38 @@ def test_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     assert r["state"] == "failed (exit 1)" and r["bit_exact"]["verdict"] == "not checked"
     assert "l1tagger run: error:" in Path(r["log"]).read_text()
     assert "failed (exit 1)" in (tmp_path / "o" / "pareto.md").read_text()
+
+
+def _peer_row(eff=0.5, acc=0.61, lut=143_000.0):
+    """A row shaped as ``python -m l1tagger.peers`` writes it (l1tagger/peers/hgq2.py), for the table only."""
+    return {"name": "peer-hgq2-linformer-n8x3-0123abcd", "origin": "same-jets peer (hgq2)", "overrides": [],
+            "state": "finished", "accuracy": acc, "accuracy_n_jets": 1000, "auc_macro": 0.86, "firmware_accuracy": acc,
+            "rejection": {"signal_efficiency": eff, "geomean": 40.0}, "rejection_geomean": 40.0, "da4ml_lut": lut,
+            "ebops": 150_000, "lut": None, "lut_source": None, "dsp": 0, "latency_ns": 30.6, "latency_source": "da4ml",
+            "bit_exact": {"verdict": "bit-exact", "n_jets": 1000}, "budget_verdict": None}
+
+
+def test_same_jets_peers_join_the_table_and_the_front(tmp_path, capsys):
+    """peers: [peers.json]: the peer rows are in pareto.json / .md, marked as peers, on the fronts with the points; a
+    peers file taken at another signal efficiency, or not a peers file, is refused naming it."""
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"not an HDF5 file")
+    peers = tmp_path / "peers.json"
+    peers.write_text(json.dumps({"rows": [_peer_row()]}))
+    sweep = write_sweep(tmp_path / "s.yaml", name="p", base={**TINY, "dataset": str(bad)}, grid={"seed": [1]},
+                        cluster="none", out=str(tmp_path / "o"), peers=["peers.json"])
+    assert main(["sweep", str(sweep)]) == 1  # the point fails (unreadable data); the table is still written
+    doc = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    peer = next(r for r in doc["rows"] if r.get("peer"))
+    assert peer["origin"] == "same-jets peer (hgq2)" and peer["source_file"] == str(peers)
+    assert peer["name"] in doc["fronts"]["accuracy"]["da4ml_lut"]  # the only point with numbers
+    assert "same-jets peer: hgq2" in (tmp_path / "o" / "pareto.md").read_text()
+    capsys.readouterr()
+    for text, needle in ((json.dumps({"rows": [_peer_row(eff=0.3)]}), "rejection at signal efficiency 0.3"),
+                         (json.dumps({"points": []}), "not a peers.json")):
+        peers.write_text(text)
+        with pytest.raises(ConfigError, match=needle):  # refused while the sweep file is read, before any run
+            load_sweep(sweep)
 
 
 def test_second_sweep_on_a_locked_folder_fails_at_once(tmp_path, capsys):

@@ -123,6 +123,7 @@ def point_row(point, cfg, result: dict | None, signal_efficiency: float) -> dict
     hw = _dict((report or {}).get("hardware"))
     est = _dict(_dict((report or {}).get("estimate")).get("total"))
     rr = _dict((report or {}).get("rtl_route"))
+    da = _dict((report or {}).get("da4ml_cost"))
     metrics = _read(run_dir / "metrics" / "qat.json") or {}
     row = {
         "name": point.name, "origin": point.origin, "overrides": point.overrides, "state": state,
@@ -133,7 +134,8 @@ def point_row(point, cfg, result: dict | None, signal_efficiency: float) -> dict
         "auc_macro": qat.get("auc_macro"), "accuracy_float": flt.get("accuracy"),
         "firmware_accuracy": fw.get("accuracy"), "firmware_n_jets": fw.get("n_jets"),
         "rejection": rejection_at(metrics, signal_efficiency) if metrics else None,
-        "da4ml_lut": rr.get("da4ml_lut_estimate"),
+        # da4ml's cost of the graph: the report's (every model, RTL step on or off), else the RTL route's
+        "da4ml_lut": da.get("lut") if da.get("lut") is not None else rr.get("da4ml_lut_estimate"),
         "ebops": est.get("ebops"),
         "lut": _dict(hw.get("lut")).get("value"), "lut_source": _dict(hw.get("lut")).get("source"),
         "dsp": _dict(hw.get("dsp")).get("value"),
@@ -166,9 +168,33 @@ def _metric_key(metric: str) -> str:
     return "rejection_geomean" if metric == "rejection" else metric
 
 
+def peer_rows(path: Path, signal_efficiency: float) -> list[dict]:
+    """The rows of a same-jets peers file (``python -m l1tagger.peers``), marked ``peer: True``; ConfigError naming
+    the file when it is not one, or when its rejection was taken at another signal efficiency."""
+    from l1tagger.errors import ConfigError
+
+    doc = _read(Path(path))
+    rows = (doc or {}).get("rows")
+    if not isinstance(rows, list):
+        raise ConfigError(f"peers file {path}: not a peers.json (no rows list)")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not str(r.get("origin", "")).startswith("same-jets peer"):
+            raise ConfigError(f"peers file {path}: rows[{i}] is not a same-jets peer row")
+        eff = _dict(r.get("rejection")).get("signal_efficiency")
+        if eff is not None and not math.isclose(float(eff), signal_efficiency):
+            raise ConfigError(f"peers file {path}: rows[{i}]: rejection at signal efficiency {eff}, the sweep uses "
+                              f"{signal_efficiency}")
+        out.append({**r, "peer": True, "overrides": {}, "source_file": str(path)})
+    return out
+
+
 def collect(spec, results: dict[str, dict], provenance: dict) -> dict:
-    """Write ``pareto.json``, ``pareto.md`` and ``pareto.png`` into the sweep folder; returns the JSON document."""
+    """Write ``pareto.json``, ``pareto.md`` and ``pareto.png`` into the sweep folder; returns the JSON document.
+    Same-jets peer rows (``spec.peers``) join the table and the fronts, marked as peers."""
     rows = [point_row(p, p.config, results.get(p.name), spec.signal_efficiency) for p in spec.points]
+    for f in getattr(spec, "peers", []):
+        rows += peer_rows(f, spec.signal_efficiency)
     fronts = {m: {c: pareto_front(rows, _metric_key(m), c) for c in COSTS} for m in METRICS}
     for r in rows:
         r["pareto_front"] = {m: [c for c in COSTS if r["name"] in fronts[m][c]] for m in METRICS}
@@ -216,7 +242,8 @@ def markdown(doc: dict) -> str:
              f"est. LUT (source) | latency ns (source) | bit-exact (jets) | budget | front |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
-        ov = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
+        ov = ("same-jets peer: " + str(r.get("origin", "")).split("(")[-1].rstrip(")")) if r.get("peer") else \
+            ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
         acc = f"{fmt_value(r['accuracy'])} ({fmt_value(r['accuracy_n_jets'])})" if r["accuracy"] is not None else "—"
         be = r["bit_exact"]
         lut = f"{fmt_value(r['lut'])} ({r['lut_source'] or '—'})"
@@ -259,10 +286,12 @@ def plot(rows: list[dict], fronts: dict, eff: float, png: Path) -> str | None:
             key = _metric_key(m)
             pts = [r for r in rows if isinstance(r.get(key), (int, float)) and isinstance(r.get(c), (int, float))]
             for verdict, (marker, color) in style.items():
-                sel = [r for r in pts if r["bit_exact"]["verdict"] == verdict]
-                if sel:
-                    ax.scatter([r[c] for r in sel], [r[key] for r in sel], marker=marker, color=color, label=verdict,
-                               zorder=3)
+                for peer in (False, True):
+                    sel = [r for r in pts if r["bit_exact"]["verdict"] == verdict and bool(r.get("peer")) == peer]
+                    if sel:
+                        ax.scatter([r[c] for r in sel], [r[key] for r in sel], marker="D" if peer else marker,
+                                   facecolors="none" if peer else color, edgecolors=color, zorder=3,
+                                   label=f"{verdict} (same-jets peer)" if peer else verdict)
             for r in pts:
                 ax.annotate(f"{r['name'].rsplit('-', 1)[-1]}\n{r['bit_exact']['verdict']}", (r[c], r[key]),
                             fontsize=6, xytext=(3, 3), textcoords="offset points")

@@ -41,7 +41,7 @@ from l1tagger.utils.provenance import config_key
 from l1tagger.utils.yamlio import load_yaml
 
 #: the keys of a sweep file
-SWEEP_KEYS = ("name", "base", "grid", "points", "workers", "cluster", "signal_efficiency", "out")
+SWEEP_KEYS = ("name", "base", "grid", "points", "workers", "cluster", "signal_efficiency", "out", "peers")
 #: cluster kinds: local = dask.distributed.LocalCluster; none = no Dask; the others through dask-jobqueue
 CLUSTER_KINDS = {"local": None, "none": None, "slurm": "SLURMCluster", "htcondor": "HTCondorCluster"}
 #: RunConfig keys the sweep sets for every point (a grid or point may not)
@@ -80,6 +80,8 @@ class SweepSpec:
     signal_efficiency: float
     out: Path
     points: list[SweepPoint] = field(default_factory=list)
+    #: same-jets peer result files (``python -m l1tagger.peers`` -> peers.json) whose rows join the table and fronts
+    peers: list[Path] = field(default_factory=list)
 
     @property
     def points_dir(self) -> Path:
@@ -122,7 +124,12 @@ def load_sweep(path: str | os.PathLike, out: str | os.PathLike | None = None, wo
         cluster=_cluster(path, data.get("cluster") if cluster is None else cluster),
         signal_efficiency=_efficiency(path, data.get("signal_efficiency", 0.5)),
         out=_out(path, out if out is not None else data.get("out", str(Path("sweeps") / name))),
+        peers=_peers(path, data.get("peers")),
     )
+    from l1tagger.sweep.collect import peer_rows
+
+    for f in spec.peers:  # a bad peers file fails before anything runs
+        peer_rows(f, spec.signal_efficiency)
     overrides = [("grid", o) for o in expand_grid(spec.grid)] if spec.grid else []
     listed = data.get("points")
     if listed is not None:
@@ -308,6 +315,21 @@ def _efficiency(path: Path, eff) -> float:
     if isinstance(eff, bool) or not isinstance(eff, (int, float)) or not 0 < eff < 1:
         raise ConfigError(f"{path}: signal_efficiency: must be a number in (0, 1), got {eff!r}")
     return float(eff)
+
+
+def _peers(path: Path, peers) -> list[Path]:
+    """``peers:``: a list of peers.json files (relative to the sweep file), each of which must exist and hold rows."""
+    if peers is None:
+        return []
+    if not isinstance(peers, list) or not all(isinstance(p, str) and p.strip() for p in peers):
+        raise ConfigError(f"{path}: peers: expected a list of peers.json paths, got {peers!r}")
+    out = []
+    for i, p in enumerate(peers):
+        f = Path(p) if Path(p).is_absolute() else (path.parent / p)
+        if not f.is_file():
+            raise ConfigError(f"{path}: peers[{i}]: {f}: no such file (write it with `python -m l1tagger.peers`)")
+        out.append(f.absolute())
+    return out
 
 
 def _out(path: Path, out) -> Path:
