@@ -40,7 +40,7 @@ def _fe(block):
     from l1tagger.convert import load_graph
     from l1tagger.convert.frontend import build_layer_list
 
-    return build_layer_list(load_graph(block["dir"] / "model.onnx"))
+    return build_layer_list(load_graph(block["dir"] / "model.onnx"), fuse_topk=False)  # the N-wide softmax layer
 
 
 def test_csim_bit_exact_1000_jets(csim):
@@ -91,10 +91,12 @@ def test_pitfall4_act_x_act_matmul_emits_a_call(block, csim):
 
     mm = _layers(block["hls"], "L1MatMul")
     act_act = [m for m in mm if all(block["hls"].graph[i].class_name != "L1Const" for i in m.inputs)]
-    assert len(act_act) == 2  # Q K^T and A V
-    for m in act_act:
-        assert "l1t::matmul<" in m.get_attr("function_cpp")
+    assert len(act_act) == 1  # Q K^T; A V of the top-3 softmax is the fused L1TopkAttention layer
+    fused = _layers(block["hls"], "L1TopkAttention")
+    assert len(fused) == 1 and "l1t::topk_attention<" in fused[0].get_attr("function_cpp")
+    for m in act_act + fused:
         assert csim.layer_mismatches.get(m.name, 0) == 0
+    assert "l1t::matmul<" in act_act[0].get_attr("function_cpp")
     code = (block["dir"] / "firmware" / "myproject.cpp").read_text()
     for layer in block["hls"].get_layers():
         if layer.class_name not in ("InputLayer", "Input"):
@@ -113,10 +115,11 @@ def test_pitfall4_act_x_act_matmul_emits_a_call(block, csim):
 def test_pitfall5_softmax_per_row_with_spec_tables(block, csim):
     from l1tagger.qat.softmax import SoftmaxSpec
 
-    sm = _layers(block["hls"], "L1Softmax")
-    assert len(sm) == 1
+    sm = _layers(block["hls"], "L1TopkAttention")  # the top-3 softmax, fused with its A V product
+    assert len(sm) == 1 and not _layers(block["hls"], "L1Softmax")
     cfg = sm[0].get_attr("l1")
-    assert (cfg["consts"]["n_rows"], cfg["consts"]["n_cols"]) == (H * N, N)
+    c = cfg["consts"]
+    assert (c["n_batch"] * c["n_m"], c["n_cols"], c["topk"]) == (H * N, N, 3)
     spec = SoftmaxSpec.default_for(8, 3, N, 8, "half_even")
     assert list(cfg["tables"]["exp_table"][1]) == list(spec.exp_table())
     assert list(cfg["tables"]["inv_table"][1]) == list(spec.inv_table())

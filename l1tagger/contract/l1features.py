@@ -66,9 +66,29 @@ DEFAULT_PARTICLE_FEATURES = ("logpt", "logptrel", "deta", "dphi")
 #: the pair features, in ParT's order (l1tagger.models.tagger.N_PAIR_FEATURES = 4)
 PAIR_FEATURES = ("lnkt", "lnz", "lndelta", "lnm2")
 
-SPEC_KEYS = ("format", "particle_features", "frac", "x_bits", "pair_bits", "log_mantissa_bits", "max_particles")
+SPEC_KEYS = ("format", "particle_features", "frac", "x_bits", "pair_bits", "log_mantissa_bits", "max_particles",
+             "pairs")
+#: which pairs L1PairFeatures outputs: "full" - all N x N, (..., N, N, 4); "upper" - the unique pairs i <= j
+#: (``upper_pair_index``), (..., N(N+1)/2, 4), for the symmetric interaction designs (docs/interaction.md)
+PAIR_LAYOUTS = ("full", "upper")
 _INT_RANGES = {"frac": (0, 10), "x_bits": (4, 24), "pair_bits": (4, 24), "log_mantissa_bits": (1, 10),
                "max_particles": (1, 4096)}
+
+
+def upper_pair_index(n: int) -> np.ndarray:
+    """Flat indices i * n + j (int64, (n(n+1)/2,)) of the unique pairs i <= j of n particles, row by row: the pair
+    features are symmetric in (i, j), so a symmetric design computes these once (docs/interaction.md)."""
+    i, j = np.triu_indices(n)
+    return (i * n + j).astype(np.int64)
+
+
+def full_from_upper_index(n: int) -> np.ndarray:
+    """For each flat pair i * n + j of an n x n grid, its position in :func:`upper_pair_index` (pair (min, max))."""
+    pos = np.empty((n, n), np.int64)
+    i, j = np.triu_indices(n)
+    pos[i, j] = np.arange(len(i))
+    pos[j, i] = np.arange(len(i))
+    return pos.ravel()
 
 
 def flog_code(x, width: int, m: int):
@@ -110,6 +130,8 @@ class L1FeatureSpec:
     log_mantissa_bits:  M, bits kept below the leading one by the floor-log code (log tables: ~(W - M + 1) 2^M
                         entries for W-bit integers; relative resolution 2^-M)
     max_particles:      the largest N the sum-of-pt log table covers
+    pairs:              :data:`PAIR_LAYOUTS`: the pair output over all N x N pairs or the unique pairs i <= j only
+                        (set by the model's ``interaction``; serialised only when not "full")
     """
 
     format: WordFormat = field(default_factory=lambda: WORD_FORMATS["l1ct"])
@@ -119,6 +141,7 @@ class L1FeatureSpec:
     pair_bits: int = 10
     log_mantissa_bits: int = 5
     max_particles: int = 256
+    pairs: str = "full"
 
     def __post_init__(self):
         if not isinstance(self.format, WordFormat):
@@ -138,6 +161,8 @@ class L1FeatureSpec:
         if len(set(feats)) != len(feats):
             raise ConfigError(f"l1 feature spec: particle feature listed twice in {list(feats)}")
         object.__setattr__(self, "particle_features", tuple(feats))
+        if self.pairs not in PAIR_LAYOUTS:
+            raise ConfigError(f"l1 feature spec field 'pairs' = {self.pairs!r}: must be one of {list(PAIR_LAYOUTS)}")
         if UNIT_FEATURES & set(feats) and (1 << self.frac) > self.x_max:
             raise ConfigError(f"l1 feature spec: x_bits = {self.x_bits} cannot hold the value 1.0 at frac = "
                               f"{self.frac} (needed by {sorted(UNIT_FEATURES & set(feats))})")
@@ -219,7 +244,8 @@ class L1FeatureSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format.to_dict(), "particle_features": list(self.particle_features),
                 "frac": self.frac, "x_bits": self.x_bits, "pair_bits": self.pair_bits,
-                "log_mantissa_bits": self.log_mantissa_bits, "max_particles": self.max_particles}
+                "log_mantissa_bits": self.log_mantissa_bits, "max_particles": self.max_particles,
+                **({"pairs": self.pairs} if self.pairs != "full" else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -323,7 +349,13 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
         lnz = -(r + sp[xp.clip(r, 0, sp.shape[0] - 1)])
         lnm2 = li + lj + 2 * lnd
         pair = xp.clip(xp.stack([lnkt, lnz, lnd, lnm2], -1), spec.pair_min, spec.pair_max)
-        out["pair"] = pair * (v[..., :, None] * v[..., None, :])[..., None]
+        pair = pair * (v[..., :, None] * v[..., None, :])[..., None]
+        if spec.pairs == "upper":  # the unique pairs i <= j, row by row
+            n = pair.shape[-2]
+            flat = pair.reshape(pair.shape[:-3] + (n * n, pair.shape[-1]))
+            up = upper_pair_index(n)
+            pair = flat[..., up, :] if xp is np else flat[..., xp.as_tensor(up, device=flat.device), :]
+        out["pair"] = pair
     return out
 
 
@@ -359,6 +391,8 @@ def output_shape(node_op_type: str, words_shape, spec: L1FeatureSpec) -> tuple[i
         return (*lead, n, spec.n_features)
     if kind == "mask":
         return (*lead, n)
+    if spec.pairs == "upper":
+        return (*lead, n * (n + 1) // 2, len(PAIR_FEATURES))
     return (*lead, n, n, len(PAIR_FEATURES))
 
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from l1tagger.contract.l1features import MASK_OP, PAIR_OP, PARTICLE_OP
+from l1tagger.contract.pairtable import PAIR_TABLE_OP
 from l1tagger.contract.quant import QONNX_DOMAIN, attribute
 from l1tagger.contract.softmax import ONNX_DOMAIN, ONNX_OP_TYPE
 from l1tagger.errors import ConversionError, ExportError, L1TaggerError
@@ -44,6 +45,7 @@ SUPPORTED_OPS: dict[tuple[str, str], str] = {
     (ONNX_DOMAIN, PARTICLE_OP): "per-particle features computed on chip from L1 particle words (docs/l1_inputs.md)",
     (ONNX_DOMAIN, PAIR_OP): "ParT pair features computed on chip from L1 particle words (docs/l1_inputs.md)",
     (ONNX_DOMAIN, MASK_OP): "key mask = the valid bit of L1 particle words (docs/l1_inputs.md)",
+    (ONNX_DOMAIN, PAIR_TABLE_OP): "interaction bias U from tables of the quantized pair features (docs/interaction.md)",
     ("", "Transpose"): "layout",
     ("", "Reshape"): "layout",
     ("", "Flatten"): "layout",

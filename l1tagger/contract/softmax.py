@@ -344,3 +344,116 @@ def spec_of_node(node) -> tuple[SoftmaxSpec, int]:
     if topk < 0:
         raise ConfigError(f"FirmwareSoftmax node {node.name!r}: topk must be >= 0, got {topk}")
     return spec, topk
+
+
+# ---------------------------------------------------------------------------------------------- top-k hardware
+def topk_select_np(q, keep, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kept keys of each row in rank order: (idx, valid), int64 and bool arrays of shape (..., k).
+
+    Slot s holds the key of rank s among the keys with keep=True (:func:`topk_keep_np`: larger logit first, ties to
+    the lower index), so ``{idx[s]: valid[s]}`` is exactly the set ``topk_keep_np`` keeps. Slots beyond the number
+    of kept keys (padding) have valid=False; their idx points at a dropped key and must be ignored. This is what
+    the fused top-k attention's selection network computes (docs/firmware_softmax.md, "Top-k in hardware").
+    """
+    q = np.asarray(q, dtype=np.int64)
+    keep = np.broadcast_to(np.asarray(keep, dtype=bool), q.shape)
+    k = int(k)
+    if not 0 < k <= q.shape[-1]:
+        raise ConfigError(f"top-k selection: k = {k} must be in [1, {q.shape[-1]}] (the row length)")
+    # stable sort on (dropped, -q): kept keys first, larger logits first, equal logits in index order
+    key = np.where(keep, -q, np.iinfo(np.int64).max)
+    order = np.argsort(key, axis=-1, kind="stable")[..., :k]
+    return order.astype(np.int64), np.take_along_axis(keep, order, axis=-1)
+
+
+def softmax_topk_slots(q, mask, k: int, spec: SoftmaxSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top-k firmware softmax computed on the k selected slots only: (idx, valid, o), each (..., k).
+
+    o[s] == softmax_int(q, mask, k, spec)[idx[s]] on valid slots and 0 on the others: every dropped key has e = 0,
+    so the max M (slot 0's logit), the sum S over the kept entries and hence r are the same integers as in the
+    N-wide reference; only the order of the (exact) sum differs. The fused attention multiplies these k weights
+    with the k selected value rows.
+    """
+    if spec is None:
+        raise ConfigError("softmax_topk_slots needs a SoftmaxSpec")
+    q = _as_int_logits(q, spec)
+    keep = np.ones(q.shape, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask) != 0, q.shape)
+    idx, valid = topk_select_np(q, keep, k)
+    qs = np.take_along_axis(q, idx, axis=-1)
+    exp_t, inv_t = spec.exp_table(), spec.inv_table()
+    d = np.where(valid, qs[..., :1] - qs, 0)  # slot 0 holds the row maximum
+    e = np.where(valid, exp_t[np.clip(d >> spec.exp_shift, 0, len(exp_t) - 1)], 0)
+    s = e.sum(axis=-1, keepdims=True)
+    r = inv_t[np.minimum(s >> spec.inv_shift, len(inv_t) - 1)]
+    o = np.minimum(round_shift(e * r, spec.product_shift, spec.rounding), spec.out_max)
+    return idx, valid, o.astype(np.int64)
+
+
+def topk_attention_int(q, mask, k: int, spec: SoftmaxSpec, v) -> np.ndarray:
+    """Fused reference of FirmwareSoftmax(topk=k) -> MatMul(A, V) in integers: sum_s o_s * v[idx_s] over the k slots.
+
+    q (..., M, N) integer logits, v (..., N, P) integer values (any grid: the result is on o's grid times v's);
+    returns (..., M, P) int64, equal to ``softmax_int(q, mask, k, spec) @ v`` exactly.
+    """
+    idx, _, o = softmax_topk_slots(q, mask, k, spec)
+    v = np.asarray(v, dtype=np.int64)
+    batch = np.broadcast_shapes(idx.shape[:-2], v.shape[:-2])
+    idx = np.broadcast_to(idx, batch + idx.shape[-2:])
+    o = np.broadcast_to(o, batch + o.shape[-2:])
+    v = np.broadcast_to(v, batch + v.shape[-2:])
+    rows = np.take_along_axis(v[..., None, :, :], idx[..., :, :, None], axis=-2)  # (..., M, k, P)
+    return (o[..., None] * rows).sum(axis=-2)
+
+
+@dataclass(frozen=True)
+class TopkAttention:
+    """A FirmwareSoftmax(topk) -> idempotent Quant -> MatMul(A, V) chain that the firmware computes fused."""
+
+    softmax: Any  # onnx NodeProto
+    quant: Any
+    matmul: Any
+    spec: SoftmaxSpec
+    topk: int
+
+
+def topk_attention_fusions(graph, consts: dict, keep_tensors=()) -> dict[str, TopkAttention]:
+    """softmax node name -> :class:`TopkAttention` for every chain the firmware may fuse, in a cleaned graph.
+
+    A chain qualifies when the FirmwareSoftmax has topk > 0, its output is read only by a Quant that is idempotent on
+    the softmax grid (scale 2^-out_frac, range holding [0, out_max]: it never rounds nor saturates), and that Quant's
+    output only by a MatMul as its left operand (the attention weights A of A @ V); no tensor of the chain is a graph
+    output or in ``keep_tensors`` (e.g. probes). ``consts`` maps initializer names to values (the Quant's scale,
+    zero point and bit width). Whether topk < N (otherwise nothing is dropped) is left to the walker, which knows N.
+    """
+    from l1tagger.contract.quant import decode_quant
+
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            if name:
+                consumers.setdefault(name, []).append(node)
+    outside = {o.name for o in graph.output} | set(keep_tensors)
+    out: dict[str, TopkAttention] = {}
+    for sm in graph.node:
+        if sm.op_type != ONNX_OP_TYPE:
+            continue
+        spec, topk = spec_of_node(sm)
+        if topk <= 0:
+            continue
+        users = consumers.get(sm.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Quant" or sm.output[0] in outside:
+            continue
+        quant = users[0]
+        if quant.input[0] != sm.output[0] or any(n not in consts for n in quant.input[1:4]):
+            continue
+        qs = decode_quant(quant, *(consts[n] for n in quant.input[1:4]))
+        if qs.frac != spec.out_frac or qs.int_min > 0 or qs.int_max < spec.out_max:
+            continue
+        users = consumers.get(quant.output[0], [])
+        if len(users) != 1 or users[0].op_type != "MatMul" or quant.output[0] in outside:
+            continue
+        mm = users[0]
+        if mm.input[0] != quant.output[0] or mm.input[1] == quant.output[0]:
+            continue
+        out[sm.name] = TopkAttention(sm, quant, mm, spec, topk)
+    return out

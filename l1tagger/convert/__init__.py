@@ -29,6 +29,9 @@ class ConvertConfig:
     clock:    clock period in ns
     project:  HLS top-level / project name
     trace:    emit per-layer trace hooks (C simulation only; removed by the HLS compiler)
+    fuse_topk: build each top-k softmax with its attention x value product as one fused layer (k-wide softmax,
+              k-row multiplexed product, docs/firmware_softmax.md "Top-k in hardware"); False: the N-wide softmax
+              and a full product (same integers, more logic; the firmware attention maps need the N-wide weights)
     """
 
     backend: str = "Vitis"
@@ -36,6 +39,7 @@ class ConvertConfig:
     clock: float = DEFAULT_CLOCK_NS
     project: str = "myproject"
     trace: bool = True
+    fuse_topk: bool = True
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -70,7 +74,7 @@ def build_hls_model(model, out_dir, cfg: ConvertConfig = ConvertConfig()):
     from l1tagger.convert.layers import register
 
     register()
-    fe = build_layer_list(model)
+    fe = build_layer_list(model, fuse_topk=cfg.fuse_topk)
     layer_cfg = {}
     for layer in fe.layers:
         c = {"Trace": bool(cfg.trace)}

@@ -26,10 +26,10 @@ from typing import Callable
 import numpy as np
 import onnx
 
-from l1tagger.contract import l1features
+from l1tagger.contract import l1features, pairtable
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
-from l1tagger.contract.softmax import spec_of_node
+from l1tagger.contract.softmax import spec_of_node, topk_attention_fusions
 from l1tagger.convert import fixed as fx
 from l1tagger.convert.fixed import FixedType
 from l1tagger.errors import ConversionError
@@ -51,6 +51,19 @@ class Act:
 
 
 @dataclass
+class PendingTopk:
+    """Attention weights of a fused FirmwareSoftmax(topk): never emitted N-wide; the chain's MatMul emits one
+    L1TopkAttention layer from the logits, the key mask and the values."""
+
+    node: object  # the FirmwareSoftmax node
+    x: Act
+    msk: Act
+    mask_idx: np.ndarray
+    spec: object  # SoftmaxSpec
+    topk: int
+
+
+@dataclass
 class Frontend:
     """State of one conversion. ``layers`` is the hls4ml layer list; ``tensors`` maps ONNX tensor -> Const/Act."""
 
@@ -62,6 +75,10 @@ class Frontend:
     layer_of_tensor: dict = field(default_factory=dict)
     softmax_layers: list[dict] = field(default_factory=list)
     feature_layers: list[dict] = field(default_factory=list)  # on-chip features of L1 words (spec, table digest)
+    #: FirmwareSoftmax(topk) -> Quant -> MatMul chains emitted as one L1TopkAttention layer (contract
+    #: ``topk_attention_fusions``), and one {layer, node, matmul, topk, spec, shape, table_digest} per fused layer
+    topk_fusions: dict = field(default_factory=dict)
+    topk_attention_layers: list[dict] = field(default_factory=list)
     _const_layers: dict = field(default_factory=dict)
 
     # -------------------------------------------------------------------------------------------- helpers
@@ -179,6 +196,9 @@ def ap_rounding(spec: QuantSpec, node, rounds: bool = True) -> str:
 def _quant(fe: Frontend, node) -> None:
     spec = quant_spec(fe, node)
     src = fe.get(node.input[0], node)
+    if isinstance(src, PendingTopk):  # the idempotent Quant of a fused top-k chain (checked by the fusion pass)
+        fe.tensors[node.output[0]] = src
+        return
     if isinstance(src, Const):  # folded with qonnx's own rounding function (contract ROUNDING)
         fe.tensors[node.output[0]] = Const(spec.apply(src.value))
         return
@@ -302,6 +322,8 @@ def _const_matmul(fe: Frontend, node, x: Act, w: np.ndarray, left: bool) -> None
 @handler("MatMul")
 def _matmul(fe: Frontend, node) -> None:
     ta, tb = fe.get(node.input[0], node), fe.get(node.input[1], node)
+    if isinstance(ta, PendingTopk):  # attention weights of a fused top-k softmax times the values
+        return _topk_attention(fe, node, ta, fe.as_act(node.input[1], node))
     if isinstance(ta, Const) and isinstance(tb, Const):
         fe.tensors[node.output[0]] = Const(np.matmul(ta.value, tb.value))
         return
@@ -369,6 +391,61 @@ def _concat(fe: Frontend, node) -> None:
         cur = fe.tensors[sub.output[0]]
 
 
+def _softmax_config(spec, n: int, n_terms: int) -> tuple[dict, dict, dict]:
+    """(consts, types, tables) of the softmax steps in a config struct: spec constants, the C++ types of the logit
+    integer, exp entry, exact sum of ``n_terms`` entries, inverse entry and output, and the EXP / INV tables."""
+    exp_t, inv_t = spec.exp_table(), spec.inv_table()
+    rounding = {"floor": 0, "half_up": 1, "half_even": 2}[spec.rounding]
+    consts = {"in_bits": spec.in_bits, "in_frac": spec.in_frac, "in_min": spec.in_min,
+              "exp_shift": spec.exp_shift, "exp_n": len(exp_t), "inv_shift": spec.inv_shift,
+              "inv_n": len(inv_t), "product_shift": spec.product_shift, "rounding": rounding,
+              "out_max": spec.out_max, "out_frac": spec.out_frac}
+    types = {"q_t": f"ap_int<{spec.in_bits + 1}>",
+             "scaled_t": f"ap_fixed<{spec.in_bits + 1 + spec.in_frac},{spec.in_bits + 1}>",
+             "exp_t": f"ap_uint<{int(exp_t.max()).bit_length() or 1}>",
+             "sum_t": f"ap_uint<{spec.sum_bits(n_terms)}>",
+             "inv_t": f"ap_uint<{max(1, int(inv_t.max()).bit_length())}>",
+             "out_int_t": f"ap_uint<{spec.out_bits}>",
+             "out_wide_t": f"ap_ufixed<{spec.out_bits + spec.out_frac},{spec.out_bits}>"}
+    return consts, types, {"exp_table": ("long long", exp_t), "inv_table": ("long long", inv_t)}
+
+
+def _topk_attention(fe: Frontend, node, a: PendingTopk, v: Act) -> None:
+    """FirmwareSoftmax(topk) -> Quant -> MatMul(A, V) as one layer, kernel ``topk_attention``: per query row a
+    selection network (k rounds of a balanced argmax, ties to the lower index) yields the kept keys in rank order,
+    the softmax runs on those k slots (k exp reads, the same exact sum), and the output sums k products o_s V[idx_s]
+    instead of N (docs/firmware_softmax.md, "Top-k in hardware"). Bit-exact: the dropped weights are exactly 0."""
+    x, spec, k = a.x, a.spec, a.topk
+    n, m = int(x.shape[-1]), int(x.shape[-2])
+    if len(v.shape) < 2 or int(v.shape[-2]) != n:
+        raise ConversionError(f"MatMul node {node.name!r}: values {v.shape} do not match the {n} keys of "
+                              f"FirmwareSoftmax node {a.node.name!r}")
+    p = int(v.shape[-1])
+    try:
+        batch = np.broadcast_shapes(x.shape[:-2], v.shape[:-2])
+    except ValueError as exc:
+        raise ConversionError(f"MatMul node {node.name!r}: batch dims {x.shape} @ {v.shape} do not broadcast") \
+            from exc
+    a_off = np.broadcast_to(np.arange(int(np.prod(x.shape[:-2]))).reshape(x.shape[:-2]), batch).ravel() * (m * n)
+    b_off = np.broadcast_to(np.arange(int(np.prod(v.shape[:-2]))).reshape(v.shape[:-2]), batch).ravel() * (n * p)
+    w_type = FixedType(False, spec.out_bits, spec.out_frac)
+    t = fx.mul_type(w_type, v.type, n_terms=k)
+    _check_lsbs(node, t)
+    consts, types, tables = _softmax_config(spec, n, k)
+    fe.emit("L1TopkAttention", node, [x, a.msk, v], tuple(batch) + (m, p), t,
+            consts={"n_x": int(np.prod(x.shape)), "n_mask": int(np.prod(a.msk.shape)), "n_v": int(np.prod(v.shape)),
+                    "n_batch": int(np.prod(batch)), "n_m": m, "n_cols": n, "n_p": p, "topk": k,
+                    "idx_bits": max(1, (n - 1).bit_length()), **consts},
+            types={"key_t": f"ap_uint<{spec.in_bits + 1}>", "w_t": w_type.cpp(), "accum_t": fx.plain(t).cpp(),
+                   **types},
+            tables={"a_off": ("int", a_off), "b_off": ("int", b_off), "mask_idx": ("int", a.mask_idx), **tables},
+            comment=[f"{a.node.name} (top-{k} of {n}) fused with {node.name}: {k}-slot selection, {k}-wide softmax, "
+                     f"{k} x {p} products per row"])
+    fe.topk_attention_layers.append({"layer": fe.layer_of_tensor[node.output[0]], "node": a.node.name,
+                                     "matmul": node.name, "topk": k, "spec": spec.to_dict(),
+                                     "shape": list(x.shape[1:]), "table_digest": spec.table_digest()})
+
+
 @handler("FirmwareSoftmax")
 def _softmax(fe: Frontend, node) -> None:
     spec, topk = spec_of_node(node)
@@ -390,24 +467,13 @@ def _softmax(fe: Frontend, node) -> None:
     if len(mask_idx) != rows * n:
         raise ConversionError(f"FirmwareSoftmax node {node.name!r}: mask {msk.shape} does not broadcast to "
                               f"the logits {x.shape}")
-    exp_t, inv_t = spec.exp_table(), spec.inv_table()
-    out = FixedType(False, spec.out_bits, spec.out_frac)
-    rounding = {"floor": 0, "half_up": 1, "half_even": 2}[spec.rounding]
-    fe.emit("L1Softmax", node, [x, msk], x.shape, out,
-            consts={"n_rows": rows, "n_cols": n, "n_mask": int(np.prod(msk.shape)), "topk": topk,
-                    "in_bits": spec.in_bits, "in_frac": spec.in_frac, "in_min": spec.in_min,
-                    "exp_shift": spec.exp_shift, "exp_n": len(exp_t), "inv_shift": spec.inv_shift,
-                    "inv_n": len(inv_t), "product_shift": spec.product_shift, "rounding": rounding,
-                    "out_max": spec.out_max, "out_frac": spec.out_frac},
-            types={"q_t": f"ap_int<{spec.in_bits + 1}>",
-                   "scaled_t": f"ap_fixed<{spec.in_bits + 1 + spec.in_frac},{spec.in_bits + 1}>",
-                   "exp_t": f"ap_uint<{int(exp_t.max()).bit_length() or 1}>",
-                   "sum_t": f"ap_uint<{spec.sum_bits(n)}>",
-                   "inv_t": f"ap_uint<{max(1, int(inv_t.max()).bit_length())}>",
-                   "out_int_t": f"ap_uint<{spec.out_bits}>",
-                   "out_wide_t": f"ap_ufixed<{spec.out_bits + spec.out_frac},{spec.out_bits}>"},
-            tables={"mask_idx": ("int", mask_idx), "exp_table": ("long long", exp_t),
-                    "inv_table": ("long long", inv_t)})
+    if node.name in fe.topk_fusions and 0 < topk < n:  # emitted fused by the chain's MatMul (_topk_attention)
+        fe.tensors[node.output[0]] = PendingTopk(node, x, msk, mask_idx, spec, topk)
+        return
+    consts, types, tables = _softmax_config(spec, n, n)
+    fe.emit("L1Softmax", node, [x, msk], x.shape, FixedType(False, spec.out_bits, spec.out_frac),
+            consts={"n_rows": rows, "n_cols": n, "n_mask": int(np.prod(msk.shape)), "topk": topk, **consts},
+            types=types, tables={"mask_idx": ("int", mask_idx), **tables})
     fe.softmax_layers.append({"layer": fe.layer_of_tensor[node.output[0]], "node": node.name, "topk": topk,
                               "spec": spec.to_dict(), "shape": list(x.shape[1:]),
                               "table_digest": spec.table_digest()})
@@ -454,6 +520,63 @@ def _l1features(fe: Frontend, node) -> None:
                               "spec": spec.to_dict(), "table_digest": spec.table_digest()})
 
 
+@handler(l1features.PAIR_OP)
+def _l1pairs(fe: Frontend, node) -> None:
+    """L1PairFeatures: the ``l1w_pairs`` kernel over all N x N pairs (``_l1features``); with the spec's ``pairs:
+    upper`` (the symmetric interaction designs, docs/interaction.md) the unique pairs i <= j are then picked by an
+    ``L1Permute`` (wiring: the kernel computes each unordered pair once either way)."""
+    spec = l1features.spec_of_node(node)
+    if spec.pairs == "full":
+        _l1features(fe, node)
+        return
+    import dataclasses
+
+    full = onnx.helper.make_node(node.op_type, list(node.input), [f"{node.output[0]}__all_pairs"],
+                                 name=f"{node.name}_all_pairs", domain=node.domain,
+                                 spec=dataclasses.replace(spec, pairs="full").to_json())
+    _l1features(fe, full)
+    src = fe.tensors[full.output[0]]
+    n = int(src.shape[1])
+    idx = np.arange(int(np.prod(src.shape))).reshape(1, n * n, src.shape[-1])[:, l1features.upper_pair_index(n)]
+    fe.emit("L1Permute", node, [src], idx.shape, src.type, consts={"n_in": int(np.prod(src.shape))},
+            tables={"idx": ("int", idx.ravel())})
+
+
+@handler(pairtable.PAIR_TABLE_OP)
+def _pairtable(fe: Frontend, node) -> None:
+    """L1PairTable (docs/interaction.md): kernel ``pairtable``, per row and feature an index from the input's raw
+    integer (subtract the edge, shift, clip), per head the exact integer sum of the table entries (ROM reads)."""
+    spec = pairtable.spec_of_node(node)
+    where = f"L1PairTable node {node.name!r}"
+    x = fe.as_act(node.input[0], node)
+    table = fe.const(node.input[1], node)
+    pairtable.check_shapes(x.shape, table.shape, spec, where)
+    if x.type.frac < 0:
+        raise ConversionError(f"{where}: pair input type {x.type.describe()} has negative fraction bits")
+    typ, ints = fx.const_type(table, node.input[1])
+    frac = typ.frac
+    if frac < 0:
+        ints, frac = ints << -frac, 0
+    lo_int = [lo * 2.0**x.type.frac for lo in spec.lo]
+    if any(v != round(v) for v in lo_int):
+        raise ConversionError(f"{where}: lower edges {list(spec.lo)} are not on the pair input grid 2^-{x.type.frac}")
+    lo_sum = min(int(sum(ints[f, h].min() for f in range(spec.n_features))) for h in range(spec.n_heads))
+    hi_sum = max(int(sum(ints[f, h].max() for f in range(spec.n_features))) for h in range(spec.n_heads))
+    out = fx.from_bounds(min(lo_sum, 0), max(hi_sum, 0), frac)
+    _check_lsbs(node, out)
+    rows = int(np.prod(x.shape[:-1]))
+    w = x.type.width + 1
+    wide = f"ap_fixed<{out.width + 1 + frac},{out.width + 1}>"
+    fe.emit("L1PairTableLayer", node, [x], pairtable.output_shape(x.shape, spec), out,
+            consts={"n_rows": rows, "n_feat": spec.n_features, "n_heads": spec.n_heads, "n_entries": spec.n_entries,
+                    "in_frac": x.type.frac, "out_frac": frac},
+            types={"scaled_t": f"ap_fixed<{w + x.type.frac},{w}>", "out_wide_t": wide},
+            tables={"lo": ("long long", [int(round(v)) for v in lo_int]),
+                    "sh": ("int", [x.type.frac + e for e in spec.exp]),
+                    "table": ("long long", ints.ravel())},
+            comment=[f"L1PairTable {node.name}: spec {spec.to_json()}"])
+
+
 # ----------------------------------------------------------------------------------------------- driver
 def input_type(model, name: str) -> tuple[FixedType, str, str, str]:
     """(type, rounding, saturation, role) of a graph input: the grid of the Quant node(s) that read it, or a
@@ -475,11 +598,18 @@ def input_type(model, name: str) -> tuple[FixedType, str, str, str]:
     return t, spec.mode.hls4ml, "SAT_SYM" if (spec.signed and spec.narrow) else "SAT", "features"
 
 
-def build_layer_list(model) -> Frontend:
-    """Walk the (batch-1) cleaned QONNX graph and return the filled :class:`Frontend`."""
+def build_layer_list(model, fuse_topk: bool = True) -> Frontend:
+    """Walk the (batch-1) cleaned QONNX graph and return the filled :class:`Frontend`.
+
+    fuse_topk: emit FirmwareSoftmax(topk) -> Quant -> MatMul(A, V) chains as one L1TopkAttention layer (k-slot
+    selection, k-wide softmax and product); False keeps the N-wide softmax and product (the attention weights are
+    then traced layer outputs, e.g. for reading the firmware's attention maps).
+    """
     fe = Frontend(model)
     for init in model.graph.initializer:
         fe.tensors[init.name] = Const(np.asarray(onnx.numpy_helper.to_array(init), np.float64))
+    if fuse_topk:
+        fe.topk_fusions = topk_attention_fusions(model.graph, {k: t.value for k, t in fe.tensors.items()})
     for vi in model.graph.input:
         if vi.name in fe.tensors:
             continue

@@ -87,6 +87,13 @@ class L1Softmax(L1Layer):
     n_inputs = 2
 
 
+class L1TopkAttention(L1Layer):
+    """FirmwareSoftmax(topk) -> MatMul(A, V) fused: inputs logits, key mask, values."""
+
+    kernel = "topk_attention"
+    n_inputs = 3
+
+
 class L1WordParticles(L1Layer):
     kernel = "l1w_particles"
 
@@ -99,8 +106,14 @@ class L1WordMask(L1Layer):
     kernel = "l1w_mask"
 
 
+class L1PairTableLayer(L1Layer):
+    """U from tables of the quantized pair features (docs/interaction.md)."""
+
+    kernel = "pairtable"
+
+
 LAYER_CLASSES = (L1Quant, L1Relu, L1Const, L1Permute, L1Concat, L1Add, L1Mul, L1MatMul, L1ConstMatMul, L1Softmax,
-                 L1WordParticles, L1WordPairs, L1WordMask)
+                 L1TopkAttention, L1WordParticles, L1WordPairs, L1WordMask, L1PairTableLayer)
 
 
 def _table_fn(name: str, ctype: str, values) -> str:

@@ -245,6 +245,101 @@ void softmax(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_cols], const mask_T m
     }
 }
 
+// Fused FirmwareSoftmax(topk) -> MatMul(A, V) (docs/firmware_softmax.md, "Top-k in hardware"). Per query row:
+//   select   u_j = valid_j ? q_j - in_min + 1 : 0 (> 0 exactly for real keys); topk rounds of a balanced argmax
+//            tree (the left operand holds the lower indices and wins ties) give the kept keys in rank order
+//            idx_s with key us_s; the winner's u is cleared before the next round; us_s = 0: padding slot.
+//   softmax  slot 0 holds the maximum: e_s = EXP[min((us_0 - us_s) >> exp_shift, last)] for the topk slots only,
+//            S = sum of the topk entries (the same integer as over N keys: dropped keys contribute 0), INV, o_s.
+//   product  y[p] = sum_s o_s * V[idx_s, p]: topk products per output instead of N (a multiplexer per slot).
+template <class data_T, class mask_T, class v_T, class res_T, typename CONFIG_T>
+void topk_attention(const data_T x[CONFIG_T::n_x], const mask_T msk[CONFIG_T::n_mask], const v_T v[CONFIG_T::n_v],
+                    res_T y[CONFIG_T::n_out]) {
+    #pragma HLS INLINE
+    const unsigned N = CONFIG_T::n_cols, K = CONFIG_T::topk, P = CONFIG_T::n_p;
+    for (unsigned bt = 0; bt < CONFIG_T::n_batch; bt++) {
+        #pragma HLS UNROLL
+        for (unsigned m = 0; m < CONFIG_T::n_m; m++) {
+            #pragma HLS UNROLL
+            const unsigned row = CONFIG_T::a_off(bt) + m * N;  // first logit of the row (flat index into x)
+            typename CONFIG_T::key_t u[N];
+            for (unsigned j = 0; j < N; j++) {
+                #pragma HLS UNROLL
+                typename CONFIG_T::scaled_t s = x[row + j];
+                s = s << CONFIG_T::in_frac;
+                typename CONFIG_T::q_t q = s;  // the logit's raw integer, exact
+                const bool valid = msk[CONFIG_T::mask_idx(row + j)] != 0;
+                u[j] = valid ? typename CONFIG_T::key_t(q - CONFIG_T::in_min + 1) : typename CONFIG_T::key_t(0);
+            }
+            typename CONFIG_T::key_t us[K];
+            ap_uint<CONFIG_T::idx_bits> idx[K];
+            for (unsigned sl = 0; sl < K; sl++) {
+                #pragma HLS UNROLL
+                typename CONFIG_T::key_t bu[N];
+                ap_uint<CONFIG_T::idx_bits> bi[N];
+                for (unsigned j = 0; j < N; j++) {
+                    #pragma HLS UNROLL
+                    bu[j] = u[j];
+                    bi[j] = j;
+                }
+                for (unsigned stride = 1; stride < N; stride *= 2) {  // balanced argmax tree, ties to the left
+                    #pragma HLS UNROLL
+                    for (unsigned j = 0; j + stride < N; j += 2 * stride) {
+                        #pragma HLS UNROLL
+                        if (bu[j + stride] > bu[j]) {
+                            bu[j] = bu[j + stride];
+                            bi[j] = bi[j + stride];
+                        }
+                    }
+                }
+                us[sl] = bu[0];
+                idx[sl] = bi[0];
+                u[bi[0]] = 0;
+            }
+            typename CONFIG_T::exp_t e[K];
+            typename CONFIG_T::sum_t sum = 0;
+            for (unsigned sl = 0; sl < K; sl++) {
+                #pragma HLS UNROLL
+                if (us[sl] > 0) {
+                    ap_uint<CONFIG_T::in_bits + 1> d = us[0] - us[sl];
+                    ap_uint<CONFIG_T::in_bits + 1> t = d >> CONFIG_T::exp_shift;
+                    if (t > CONFIG_T::exp_n - 1)
+                        t = CONFIG_T::exp_n - 1;
+                    e[sl] = CONFIG_T::exp_table(t);
+                } else {
+                    e[sl] = 0;
+                }
+                sum += e[sl];
+            }
+            ap_uint<64> ti = sum >> CONFIG_T::inv_shift;
+            if (ti > CONFIG_T::inv_n - 1)
+                ti = CONFIG_T::inv_n - 1;
+            typename CONFIG_T::inv_t rinv = CONFIG_T::inv_table(ti);
+            typename CONFIG_T::w_t w[K];
+            for (unsigned sl = 0; sl < K; sl++) {
+                #pragma HLS UNROLL
+                ap_uint<64> p = ap_uint<64>(e[sl]) * ap_uint<64>(rinv);
+                ap_uint<64> o = round_shift<CONFIG_T::product_shift, CONFIG_T::rounding>(p);
+                if (o > CONFIG_T::out_max)
+                    o = CONFIG_T::out_max;
+                typename CONFIG_T::out_int_t oi = o;
+                typename CONFIG_T::out_wide_t wv = oi;
+                wv = wv >> CONFIG_T::out_frac;
+                w[sl] = wv;  // exact: the softmax output grid
+            }
+            for (unsigned p = 0; p < P; p++) {
+                #pragma HLS UNROLL
+                typename CONFIG_T::accum_t acc = 0;
+                for (unsigned sl = 0; sl < K; sl++) {
+                    #pragma HLS UNROLL
+                    acc += w[sl] * v[CONFIG_T::b_off(bt) + idx[sl] * P + p];  // an N-way multiplexer per slot
+                }
+                y[(bt * CONFIG_T::n_m + m) * P + p] = acc;
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Features computed on chip from L1 particle words (docs/l1_inputs.md, l1tagger.contract.l1features): the word
 // fields are reinterpreted with their own widths (wrapping, as wires of that width would), padded particles
@@ -404,6 +499,39 @@ void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
                 y[(i * N + j) * 4 + k] = l1w_value<res_T, CONFIG_T>(c);
                 y[(j * N + i) * 4 + k] = l1w_value<res_T, CONFIG_T>(c);
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Interaction bias U from tables of the quantized pair features (docs/interaction.md, l1tagger.contract.pairtable):
+// per row and feature f the index clip((xi - lo(f)) >> sh(f), 0, n_entries - 1) of the input's raw integer xi
+// (a left shift for sh < 0), per head h the exact sum over f of table((f * n_heads + h) * n_entries + idx_f).
+template <class data_T, class res_T, typename CONFIG_T>
+void pairtable(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_feat], res_T y[CONFIG_T::n_rows * CONFIG_T::n_heads]) {
+    #pragma HLS INLINE
+    for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
+        #pragma HLS UNROLL
+        int idx[CONFIG_T::n_feat];
+        for (unsigned f = 0; f < CONFIG_T::n_feat; f++) {
+            #pragma HLS UNROLL
+            typename CONFIG_T::scaled_t s = x[r * CONFIG_T::n_feat + f];
+            s = s << CONFIG_T::in_frac;  // the raw integer, exact
+            const long long d = (long long)s.to_int64() - CONFIG_T::lo(f);
+            const int sh = CONFIG_T::sh(f);
+            const long long q = sh >= 0 ? (d >> sh) : (d * (1LL << (-sh)));
+            idx[f] = q < 0 ? 0 : (q > (long long)(CONFIG_T::n_entries - 1) ? CONFIG_T::n_entries - 1 : (int)q);
+        }
+        for (unsigned h = 0; h < CONFIG_T::n_heads; h++) {
+            #pragma HLS UNROLL
+            long long acc = 0;
+            for (unsigned f = 0; f < CONFIG_T::n_feat; f++) {
+                #pragma HLS UNROLL
+                acc += CONFIG_T::table((f * CONFIG_T::n_heads + h) * CONFIG_T::n_entries + idx[f]);
+            }
+            typename CONFIG_T::out_wide_t v = acc;
+            v = v >> CONFIG_T::out_frac;
+            y[r * CONFIG_T::n_heads + h] = v;
         }
     }
 }

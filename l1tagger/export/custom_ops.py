@@ -19,6 +19,10 @@ L1ParticleFeatures(words) -> x (B, N, F);  L1WordMask(words) -> mask (B, N);  L1
     is not an integer or outside its field's width raises DataError naming the node, the jet, the particle and the
     field.
 
+L1PairTable(pair, table) -> u (..., H): U_h = sum_f table[f, h, idx_f(pair)], attribute ``spec`` (JSON of
+    :class:`l1tagger.contract.pairtable.PairTableSpec`; docs/interaction.md). A table of another shape or an unknown
+    attribute raises ConfigError naming the node.
+
 ``spec_of_node`` (re-exported here) and the softmax itself come from the torch-free contract
 (:mod:`l1tagger.contract.softmax`).
 """
@@ -31,11 +35,11 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from l1tagger.contract import l1features
+from l1tagger.contract import l1features, pairtable
 from l1tagger.errors import ConfigError, DataError
 from l1tagger.contract.softmax import ONNX_DOMAIN, SoftmaxSpec, softmax_int, spec_of_node  # noqa: F401
 
-__all__ = ["FirmwareSoftmax", "L1ParticleFeatures", "L1PairFeatures", "L1WordMask"]
+__all__ = ["FirmwareSoftmax", "L1ParticleFeatures", "L1PairFeatures", "L1WordMask", "L1PairTable"]
 
 DOMAIN = ONNX_DOMAIN
 
@@ -157,3 +161,40 @@ class L1PairFeatures(_WordFeatures):
 
 class L1WordMask(_WordFeatures):
     """mask (B, N) from the words: the valid bit (0/1), the key mask of the attention."""
+
+
+class L1PairTable(CustomOp):
+    """The interaction bias from tables of the quantized pair features (docs/interaction.md)."""
+
+    def get_nodeattr_types(self):
+        return {"spec": ("s", True, "")}
+
+    def spec(self) -> pairtable.PairTableSpec:
+        return pairtable.spec_of_node(self.onnx_node)
+
+    def make_shape_compatible_op(self, model):
+        # qonnx hides every custom node before onnx's shape inference: an Einsum of the same inputs has the output's
+        # shape (..., H) whatever the pair input's shape becomes
+        node = self.onnx_node
+        self.spec()
+        return helper.make_node("Einsum", list(node.input[:2]), [node.output[0]], equation="...f,fhe->...h")
+
+    def infer_node_datatype(self, model):
+        self.spec()
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+
+    def execute_node(self, context, graph):
+        node = self.onnx_node
+        u = pairtable.pairtable_np(context[node.input[0]], context[node.input[1]], self.spec(),
+                                   f"L1PairTable node {node.name!r}")
+        context[node.output[0]] = u.astype(np.float32)
+
+    def verify_node(self):
+        info = []
+        try:
+            info.append(f"L1PairTable spec ok: {self.spec().to_json()}")
+        except ConfigError as exc:
+            info.append(str(exc))
+        if len(self.onnx_node.input) != 2:
+            info.append("L1PairTable takes 2 inputs (pair, table)")
+        return info

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
-from l1tagger.contract import l1features
+from l1tagger.contract import l1features, pairtable
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import ROUNDING, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node
@@ -178,6 +178,18 @@ class IntReference:
         q = l1features.features_np(w.v >> w.frac, spec, (kind,), f"{node.op_type} node {node.name!r} words")[kind]
         return Fx(q.astype(np.int64), l1features.output_grid(spec, kind)[2])
 
+    def _pairtable(self, node, env):
+        spec = pairtable.spec_of_node(node)
+        x, t = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
+        pairtable.check_shapes(x.v.shape, t.v.shape, spec, f"L1PairTable node {node.name!r}")
+        if x.frac < 0:
+            raise VerificationError(f"L1PairTable node {node.name!r}: input with negative fraction bits")
+        idx = pairtable.indices_int(x.v, x.frac, spec)
+        acc = np.zeros(idx.shape[:-1] + (spec.n_heads,), np.int64)
+        for f in range(spec.n_features):  # exact integer sum of the table entries
+            acc += np.moveaxis(t.v[f][:, idx[..., f]], 0, -1)
+        return Fx(acc, t.frac)
+
     def _matmul(self, node, env):
         a, b = self._fx(env, node.input[0], node), self._fx(env, node.input[1], node)
         return Fx(np.matmul(a.v, b.v), a.frac + b.frac)
@@ -237,6 +249,7 @@ OPS = {
     "Quant": IntReference._quant,
     "FirmwareSoftmax": IntReference._softmax,
     **{op: IntReference._l1features for op in l1features.OP_TYPES},
+    pairtable.PAIR_TABLE_OP: IntReference._pairtable,
     "MatMul": IntReference._matmul,
     "Mul": IntReference._mul,
     "Add": IntReference._add,

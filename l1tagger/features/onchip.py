@@ -25,10 +25,7 @@ from l1tagger.contract.l1features import (KINDS, OP_OF_KIND, L1FeatureSpec, feat
 from l1tagger.contract.softmax import ONNX_DOMAIN
 from l1tagger.data.words import check_words
 from l1tagger.errors import ConfigError, DataError
-
-
-def _exporting() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+from l1tagger.models.ops import exporting
 
 
 class WordFeatureOp(nn.Module):
@@ -52,7 +49,7 @@ class WordFeatureOp(nn.Module):
 
     def to_int(self, words: torch.Tensor) -> torch.Tensor:
         """int64 words; outside tracing, checked (DataError naming the jet, the particle and the field)."""
-        if not _exporting():
+        if not exporting():
             check_words(words.detach().cpu().numpy(), self.spec.format)
             if words.shape[-2] > self.spec.max_particles:
                 raise DataError(f"words: {words.shape[-2]} particles exceed the spec's max_particles = "

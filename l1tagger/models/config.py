@@ -12,6 +12,8 @@ ATTENTIONS = ("full", "linformer", "topk")
 ORDERINGS = ("pt", "dr", "cluster")
 LINFORMER_INITS = ("random", "blocks", "log_blocks")
 INPUTS = ("features", "l1words")
+#: designs of the interaction bias U (docs/interaction.md)
+INTERACTIONS = ("mlp", "mlp_sym", "table", "table_sym")
 
 
 @dataclass
@@ -42,6 +44,12 @@ class ModelConfig:
       pair_bias:    add the ParT interaction bias U (pair MLP over the 4 pairwise features, one channel per head);
                     for linformer U is projected along the key axis like the keys (see tagger.py)
       pair_hidden:  hidden width of the pair MLP (4 -> pair_hidden -> 1 per head)
+      interaction:  how U is computed from the pair features (docs/interaction.md): "mlp" - ParT's per-pair MLP over
+                    all N x N pairs; "mlp_sym" - the same MLP over the N(N+1)/2 unique pairs i <= j, scattered back
+                    to N x N (the pair features are symmetric); "table" - U_h = sum_f T[f,h][q_f], per-feature
+                    tables of the pair features on a coarse grid (op ``L1PairTable``); "table_sym" - the tables
+                    over the unique pairs
+      pair_table_bits: with "table"/"table_sym": index bits of each table (2^bits entries per feature and head)
       linformer_k:  projected length k of keys/values (linformer)
       linformer_init: "random" (Linformer), "blocks" (soft contiguous blocks of the ordered particles: subjets
                     under "cluster" ordering, Delta-R rings under "dr"), "log_blocks" (leading particles alone,
@@ -65,6 +73,8 @@ class ModelConfig:
     attention: str = "full"
     pair_bias: bool = True
     pair_hidden: int = 8
+    interaction: str = "mlp"
+    pair_table_bits: int = 5
     linformer_k: int = 4
     linformer_init: str = "random"
     linformer_fixed: bool = False
@@ -99,16 +109,34 @@ class ModelConfig:
         except ConfigError as exc:
             raise ConfigError(f"l1features: {exc}") from None
 
+    @property
+    def symmetric_pairs(self) -> bool:
+        """Whether U is computed over the unique pairs i <= j only (interaction "mlp_sym" / "table_sym")."""
+        return self.pair_bias and self.interaction.endswith("_sym")
+
+    @property
+    def chip_spec(self):
+        """The L1FeatureSpec the model's on-chip feature ops use: :attr:`l1_spec`, with ``pairs: upper`` for the
+        symmetric interaction designs."""
+        import dataclasses as dc
+
+        spec = self.l1_spec
+        return dc.replace(spec, pairs="upper") if self.symmetric_pairs else spec
+
     def validate(self) -> "ModelConfig":
         for key, allowed in (("attention", ATTENTIONS), ("ordering", ORDERINGS), ("linformer_init", LINFORMER_INITS),
-                             ("inputs", INPUTS)):
+                             ("inputs", INPUTS), ("interaction", INTERACTIONS)):
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {list(allowed)}")
         for key in ("n_particles", "n_features", "n_classes", "d_model", "n_heads", "n_blocks", "ffn_dim",
-                    "embed_dim", "head_dim", "pair_hidden", "linformer_k", "topk_k"):
+                    "embed_dim", "head_dim", "pair_hidden", "linformer_k", "topk_k", "pair_table_bits"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"{key}: must be a positive integer, got {v!r}")
+        from l1tagger.contract.pairtable import BITS_RANGE
+
+        if not BITS_RANGE[0] <= self.pair_table_bits <= BITS_RANGE[1]:
+            raise ConfigError(f"pair_table_bits: {self.pair_table_bits} is outside [{BITS_RANGE[0]}, {BITS_RANGE[1]}]")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.n_classes < 2:
@@ -116,6 +144,9 @@ class ModelConfig:
         if self.attention == "linformer" and self.linformer_k > self.n_particles:
             raise ConfigError(f"linformer_k: {self.linformer_k} exceeds n_particles={self.n_particles}")
         if self.inputs == "l1words":
+            if "pairs" in self.l1features:
+                raise ConfigError("l1features: 'pairs' is set by model.interaction (the symmetric designs compute the "
+                                  "unique pairs only), not in l1features")
             spec = self.l1_spec
             if self.n_features != spec.n_features:
                 raise ConfigError(f"n_features: {self.n_features}, but l1features computes {spec.n_features} "

@@ -22,6 +22,10 @@ Contract (every method takes the layer's dotted ``name`` first, so recipes can o
                                          from L1 particle words (``l1tagger.features.onchip.OnChipFeatures``), the
                                          same integers in both; quantized: the words, mask and feature grids are
                                          declared by constant-scale Quant nodes.
+    pair_table(name, bits, heads, F)  -> module(pair) -> U (..., heads): U_h = sum_f T[f, h][q_f(pair)], trainable
+                                         tables T (F, heads, 2^bits) over the pair features on a coarse grid
+                                         (:class:`PairTable`, ``l1tagger.contract.pairtable``); quantized: T goes
+                                         through the recipe's ``act`` quantizer named ``name`` (straight-through).
 
 Allowed in L1 models: only these ops plus reshape/transpose/concat/slicing of activations. No GELU, no LayerNorm,
 no division, no exp outside softmax: every op has a fixed-point hardware form.
@@ -29,8 +33,12 @@ no division, no exp outside softmax: every op has a fixed-point hardware form.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+from l1tagger.contract import pairtable
+from l1tagger.contract.softmax import ONNX_DOMAIN
 
 NEG_INF = float("-inf")
 
@@ -84,6 +92,80 @@ class MaskedSoftmax(nn.Module):
         return masked_topk_softmax(logits, key_mask, self.topk)
 
 
+def exporting() -> bool:
+    """Whether the forward runs under tracing / ONNX export (checks and calibration are skipped then)."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+class PairTable(nn.Module):
+    """U (..., H) = sum_f T[f, h][idx_f(pair)] (``l1tagger.contract.pairtable``): trainable tables ``table``
+    (F, H, 2^bits), quantized by ``table_quant`` (identity in float; gradients reach the entries straight through).
+
+    The index range of each feature (``lo``, ``exp``: persistent buffers, in the checkpoint) is fixed from the first
+    batch with real pairs the module sees outside export (``calibrate_range``: the 0.5 %..99.5 % range of the non-zero
+    pair rows, 2^bits bins of width 2^exp, exp >= -4 so the edges lie on the 2^-4 input grids); a quantized twin
+    loads it from the float checkpoint. No gradient flows into the pair features (they are data)."""
+
+    def __init__(self, bits: int, n_heads: int, n_features: int, table_quant: nn.Module):
+        super().__init__()
+        self.bits, self.n_heads, self.n_features = int(bits), int(n_heads), int(n_features)
+        self.table = nn.Parameter(0.02 * torch.randn(n_features, n_heads, 1 << self.bits))
+        self.table_quant = table_quant
+        self.register_buffer("lo", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("exp", torch.zeros(n_features, dtype=torch.int64))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+
+    def spec(self) -> pairtable.PairTableSpec:
+        return pairtable.PairTableSpec(self.bits, self.n_heads, tuple(float(v) for v in self.lo),
+                                       tuple(int(e) for e in self.exp))
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, n_heads={self.n_heads}, n_features={self.n_features}"
+
+    @torch.no_grad()
+    def calibrate(self, pair: torch.Tensor) -> bool:
+        """Fix the index ranges from the real (non-zero) pair rows of ``pair``; False when it holds fewer than 8."""
+        rows = pair.detach().reshape(-1, self.n_features).double().cpu().numpy()
+        rows = rows[np.any(rows != 0, axis=1)]
+        if len(rows) < 8:
+            return False
+        for f in range(self.n_features):
+            lo, e = pairtable.calibrate_range(rows[:, f], self.bits)
+            self.lo[f], self.exp[f] = lo, e
+        self.calibrated.fill_(True)
+        return True
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        if not bool(self.calibrated) and not exporting():
+            self.calibrate(pair)
+        t = self.table_quant(self.table)
+        spec = self.spec()
+        if torch.onnx.is_in_onnx_export():
+            return _PairTableExport.apply(pair, t, spec.to_json(), spec)
+        idx = pairtable.indices(pair.detach().double(), spec, torch)  # (..., F)
+        u = 0
+        for f in range(self.n_features):
+            u = u + t[f][:, idx[..., f]]  # (H, ...)
+        return u.movedim(0, -1)
+
+
+class _PairTableExport(torch.autograd.Function):
+    """Export path: the ``L1PairTable`` node of the l1tagger domain; its forward is the numpy reference."""
+
+    @staticmethod
+    def forward(ctx, pair, table, spec_json, spec):
+        u = pairtable.pairtable_np(pair.detach().cpu().numpy(), table.detach().cpu().numpy(), spec)
+        return torch.from_numpy(u).to(pair.dtype)
+
+    @staticmethod
+    def symbolic(g, pair, table, spec_json, spec):
+        out = g.op(f"{ONNX_DOMAIN}::{pairtable.PAIR_TABLE_OP}", pair, table, spec_s=spec_json)
+        sizes = pair.type().sizes()
+        if sizes is not None:
+            out.setType(pair.type().with_sizes(list(pairtable.output_shape(sizes, spec))))
+        return out
+
+
 class FloatOps:
     """Plain PyTorch layers."""
 
@@ -117,3 +199,6 @@ class FloatOps:
         from l1tagger.features.onchip import OnChipFeatures
 
         return OnChipFeatures(spec, nn.Identity(), nn.Identity(), nn.Identity() if pair else None)
+
+    def pair_table(self, name: str, bits: int, n_heads: int, n_features: int) -> nn.Module:
+        return PairTable(bits, n_heads, n_features, nn.Identity())

@@ -4,6 +4,9 @@ Graph (per jet; B is the batch axis; every arrow is an op from ``l1tagger.models
 
     x (B,N,F) -> input.x -> embed.fc1 -> embed.relu -> embed.fc2                      h (B,N,d)
     pair (B,N,N,4) -> input.pair -> pair.fc1 -> pair.relu -> pair.h{h}.fc2           U_h (B,N,N), one per head
+    (``cfg.interaction``, docs/interaction.md: "mlp" as above; "mlp_sym" the same over the N(N+1)/2 unique pairs
+     i <= j, gathered and scattered back by Reshape + Gather; "table" / "table_sym" pair.table = ``ops.pair_table``,
+     the L1PairTable op: U (B,N,N,H) = sum of per-feature table reads, over all / the unique pairs)
     (inputs "l1words": words (B,N,n_fields) -> input.words (on-chip features, ``ops.l1features``) -> x, mask =
      the valid bit, pair on the spec's grids, which replace input.x / mask / input.pair above; docs/l1_inputs.md)
     blocks.{i}:  for each head h
@@ -76,20 +79,78 @@ def _init_q_scale(layer: nn.Module, head_size: int) -> None:
             layer.bias.mul_(scale)
 
 
+class SymmetricPairs(nn.Module):
+    """Gather the unique pairs i <= j of (B, N, N, C) -> (B, N(N+1)/2, C), and scatter (B, P, C) back to (B, N, N, C):
+    Reshape + Gather with constant indices (``l1tagger.contract.l1features.upper_pair_index``), no new op."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        from l1tagger.contract.l1features import full_from_upper_index, upper_pair_index
+
+        self.n = int(n)
+        self.register_buffer("upper", torch.from_numpy(upper_pair_index(self.n)), persistent=False)
+        self.register_buffer("scatter_index", torch.from_numpy(full_from_upper_index(self.n)), persistent=False)
+
+    def gather(self, pair):
+        return pair.reshape(-1, self.n * self.n, pair.shape[-1]).index_select(1, self.upper)
+
+    def scatter(self, z):
+        """(B, P, C) -> (B, N, N, C)."""
+        return z.index_select(1, self.scatter_index).reshape(-1, self.n, self.n, z.shape[-1])
+
+
 class PairEmbed(nn.Module):
-    """ParT interaction bias U: per-pair linear-relu-linear over the 4 pairwise features, one channel per head."""
+    """ParT interaction bias U: per-pair linear-relu-linear over the 4 pairwise features, one channel per head.
+
+    ``cfg.interaction == "mlp_sym"``: the MLP runs over the unique pairs i <= j only (:class:`SymmetricPairs`)."""
 
     def __init__(self, ops, name: str, cfg: ModelConfig):
         super().__init__()
         # l1words: the pair features come on their grid from the on-chip feature op
         self.inp = ops.input_quant("input.pair") if cfg.inputs == "features" else nn.Identity()
+        self.sym = SymmetricPairs(cfg.n_particles) if cfg.interaction == "mlp_sym" else None
+        self.gather = cfg.inputs == "features"  # on L1 words the feature op already gives the unique pairs
         self.fc1 = ops.linear(f"{name}.fc1", N_PAIR_FEATURES, cfg.pair_hidden)
         self.relu = ops.relu(f"{name}.relu")
         self.fc2 = nn.ModuleList(ops.linear(f"{name}.h{h}.fc2", cfg.pair_hidden, 1) for h in range(cfg.n_heads))
 
     def forward(self, pair):
-        z = self.relu(self.fc1(self.inp(pair)))
+        pair = self.inp(pair)
+        if self.sym is not None and self.gather:
+            pair = self.sym.gather(pair)  # (B, P, 4)
+        z = self.relu(self.fc1(pair))
+        if self.sym is not None:
+            return [self.sym.scatter(fc(z)).squeeze(-1) for fc in self.fc2]  # H x (B, N, N)
         return [fc(z).squeeze(-1) for fc in self.fc2]  # H x (B, N, N)
+
+
+class PairTableEmbed(nn.Module):
+    """U from tables of the quantized pair features (``cfg.interaction`` "table" / "table_sym"):
+    U_h(i, j) = sum_f T[f, h][q_f(i, j)] (``l1tagger.contract.pairtable``, op ``L1PairTable``), built by
+    ``ops.pair_table``; "table_sym" looks the unique pairs i <= j up once and scatters them back."""
+
+    def __init__(self, ops, name: str, cfg: ModelConfig):
+        super().__init__()
+        self.inp = ops.input_quant("input.pair") if cfg.inputs == "features" else nn.Identity()
+        self.sym = SymmetricPairs(cfg.n_particles) if cfg.interaction == "table_sym" else None
+        self.gather = cfg.inputs == "features"  # on L1 words the feature op already gives the unique pairs
+        self.table = ops.pair_table(f"{name}.table", cfg.pair_table_bits, cfg.n_heads, N_PAIR_FEATURES)
+        self.n_heads = cfg.n_heads
+
+    def forward(self, pair):
+        pair = self.inp(pair)
+        if self.sym is not None:
+            u = self.sym.scatter(self.table(self.sym.gather(pair) if self.gather else pair))  # (B, N, N, H)
+        else:
+            u = self.table(pair)  # (B, N, N, H)
+        return [u[..., h] for h in range(self.n_heads)]  # H x (B, N, N)
+
+
+def interaction(ops, name: str, cfg: ModelConfig) -> nn.Module:
+    """The module computing U (H x (B, N, N)) from the pair features, by ``cfg.interaction``."""
+    if cfg.interaction in ("table", "table_sym"):
+        return PairTableEmbed(ops, name, cfg)
+    return PairEmbed(ops, name, cfg)
 
 
 class AttentionHead(nn.Module):
@@ -225,12 +286,12 @@ class L1Tagger(nn.Module):
         super().__init__()
         ops = ops or FloatOps()
         self.cfg = cfg.validate()
-        self.words = ops.l1features("input.words", cfg.l1_spec, cfg.pair_bias) if cfg.inputs == "l1words" else None
+        self.words = ops.l1features("input.words", cfg.chip_spec, cfg.pair_bias) if cfg.inputs == "l1words" else None
         self.inp = ops.input_quant("input.x") if self.words is None else nn.Identity()
         self.embed_fc1 = ops.linear("embed.fc1", cfg.n_features, cfg.embed_dim)
         self.embed_relu = ops.relu("embed.relu")
         self.embed_fc2 = ops.linear("embed.fc2", cfg.embed_dim, cfg.d_model)
-        self.pair = PairEmbed(ops, "pair", cfg) if cfg.pair_bias else None
+        self.pair = interaction(ops, "pair", cfg) if cfg.pair_bias else None
         self.pair_mask = ops.mul("pair.mask") if cfg.pair_bias and cfg.attention == "linformer" else None
         self.blocks = nn.ModuleList(AttentionBlock(ops, f"blocks.{i}", cfg) for i in range(cfg.n_blocks))
         self.cls = ClassAttentionPool(ops, "cls", cfg)
@@ -252,7 +313,10 @@ class L1Tagger(nn.Module):
             raise DataError(f"mask must have shape {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
         check_mask(mask)
         if cfg.pair_bias:
-            want = (x.shape[0], cfg.n_particles, cfg.n_particles, N_PAIR_FEATURES)
+            n = cfg.n_particles
+            # symmetric designs on L1 words: the on-chip op gives the unique pairs only
+            rows = (n * (n + 1) // 2,) if self.words is not None and cfg.symmetric_pairs else (n, n)
+            want = (x.shape[0], *rows, N_PAIR_FEATURES)
             if pair is None or tuple(pair.shape) != want:
                 got = None if pair is None else tuple(pair.shape)
                 raise DataError(f"this model uses the interaction bias: pair must have shape {want}, got {got}")

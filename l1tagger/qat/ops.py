@@ -224,6 +224,14 @@ class QuantOps:
                               act(spec.pair_bits, spec.frac) if pair else None)
 
 
+    def pair_table(self, name: str, bits: int, n_heads: int, n_features: int) -> nn.Module:
+        """Tables of the interaction bias (``l1tagger.models.ops.PairTable``), entries through the recipe's ``act``
+        quantizer named ``name`` (exported as a Quant node on the table initializer)."""
+        from l1tagger.models.ops import PairTable
+
+        return PairTable(bits, n_heads, n_features, self._out(name, "act"))
+
+
 # -------------------------------------------------------------------------------------------- model helpers
 def load_float_state_dict(qmodel: nn.Module, state_dict: dict) -> list[str]:
     """Load a float model's weights into its quantized twin.

@@ -18,7 +18,8 @@ Per layer (io_parallel, everything unrolled; reuse factor R divides the multipli
   nonzero canonical-signed-digit count of each output's constants (shift-and-add, as da4ml builds it).
 * Mul (masks, elementwise): products = output elements.
 * FirmwareSoftmax (``spec`` attribute): max tree, subtract, exp table, sum tree, inverse table, e x r products,
-  plus the rank comparators of top-k; tables sized from the spec.
+  plus the rank comparators of top-k; tables sized from the spec. A top-k softmax feeding an attention x value
+  MatMul is costed fused (selection network, k-wide softmax, k products per output: RULES, top-k attention).
 * L1ParticleFeatures / L1PairFeatures / L1WordMask (features of L1 words computed on chip, ``spec`` attribute):
   word unpacking, seed comparator tree, sums, floor-log codes (comparators + multiplexers), log / softplus ROMs,
   the squares of the pair angles, adders, saturation; the mask is wiring.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ import numpy as np
 from l1tagger.contract import l1features
 from l1tagger.contract.opset import LAYOUT_OPS, concat, layout, layout_shape
 from l1tagger.contract.quant import attribute, constant_bits, csd_digits, decode_quant
-from l1tagger.contract.softmax import spec_of_node
+from l1tagger.contract.softmax import spec_of_node, topk_attention_fusions
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.report.blocks import block_costs, node_blocks
 
@@ -92,6 +93,14 @@ RULES = [
     "and costs nothing; what it feeds sees a constant (a layer whose weights were all trained to 0 bits leaves only "
     "its bias).",
     "FF not estimated.",
+    "Top-k attention (FirmwareSoftmax(topk=k) -> idempotent Quant -> MatMul(A, V), fused as the firmware builds it, "
+    "docs/firmware_softmax.md): per row of N keys, keys N x (in_bits+1) LUT; selection k rounds of an argmax tree, "
+    "each (N-1) comparators of in_bits+1 LUT + 2:1 key and index multiplexers (2 bits per LUT6: (in_bits+1 + "
+    "ceil(log2 N)) / 2 LUT), and (k-1) clears of the winner (N x (in_bits+2) / 2); k-1 exp reads (slot 0 is "
+    "EXP[0]), one inverse read, k e*r products, a k-term sum; the A V product k products per output plus an "
+    "N-way multiplexer per slot (a LUT6 is a 4:1 multiplexer: ceil((N-1)/3) LUT per bit). Latency k x ceil(log2 N) "
+    "comparator levels for the selection. With fuse_topk=False the unfused design: all-pairs rank network, N-wide "
+    "softmax and product.",
     "L1 word features (L1ParticleFeatures, L1PairFeatures; L1WordMask is wiring): unpacking 1 LUT per word bit; "
     "seed tree (N-1) comparators + multiplexers; a floor-log code of a W-bit integer (W-M-1) comparators and "
     "multiplexers of the code width; log/softplus ROMs as tables above, one read per particle / unordered pair; "
@@ -210,11 +219,13 @@ UNQUANTIZED_INPUT_BITS = {"mask": 1}
 
 
 def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None = None,
-                   input_bits: dict[str, int] | None = None) -> dict:
+                   input_bits: dict[str, int] | None = None, fuse_topk: bool = True) -> dict:
     """Estimate per layer and in total. ``model``: ONNX ModelProto or path of a cleaned QONNX graph.
 
     input_bits: widths of graph inputs without a Quant node (default: ``mask`` is 1 bit); any other unquantized
     operand of an arithmetic node is an error naming the node.
+    fuse_topk: cost FirmwareSoftmax(topk) -> Quant -> MatMul chains as the fused firmware builds them (RULES: top-k
+    attention); False costs the unfused design (rank network, N-wide softmax and product).
     """
     rules = rules or MappingRules()
     input_bits = UNQUANTIZED_INPUT_BITS if input_bits is None else input_bits
@@ -240,6 +251,8 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
     for name, arr in consts.items():
         tensors[name] = _T(shape=tuple(arr.shape), const=np.asarray(arr), real=np.asarray(arr))
     ready: dict[str, int] = {name: 0 for name in tensors}  # tensor -> cycle when available
+    fusions = topk_attention_fusions(g, consts) if fuse_topk else {}
+    fusions = {**fusions, **{f.matmul.name: f for f in fusions.values()}}
     layers: list[LayerEstimate] = []
     for node in g.node:
         if node.op_type == "Constant":
@@ -264,7 +277,7 @@ def estimate_graph(model, clock_mhz: float = 360.0, rules: MappingRules | None =
         if fn is None:
             raise ConversionError(f"estimate: node {node.name!r}: op {node.op_type!r} is not in the l1tagger graph "
                                   "contract")
-        est = None if _fold(node, ins, out) else fn(node, ins, out, _Ctx(rules, period, consts))
+        est = None if _fold(node, ins, out) else fn(node, ins, out, _Ctx(rules, period, consts, fusions))
         cycles = est.cycles if est else 0
         for name in node.output:
             tensors[name] = out
@@ -304,6 +317,9 @@ class _Ctx:
     rules: MappingRules
     period: float
     consts: dict
+    #: fused FirmwareSoftmax(topk) -> Quant -> MatMul chains (contract topk_attention_fusions), by softmax and by
+    #: MatMul node name
+    topk_fusions: dict = field(default_factory=dict)
 
 
 def _new(node) -> LayerEstimate:
@@ -356,7 +372,11 @@ def _est_layout(node, ins, out, ctx):
 
 def _est_matmul(node, ins, out, ctx):
     est = _new(node)
-    _matmul(est, node, ins, out, ctx.rules, ctx.period)
+    f = ctx.topk_fusions.get(node.name)
+    if f is not None and f.matmul.name == node.name and ins[0].shape and 0 < f.topk < ins[0].shape[-1]:
+        _topk_product(est, f.topk, ins, out, ctx.rules, ctx.period)
+    else:
+        _matmul(est, node, ins, out, ctx.rules, ctx.period)
     return est
 
 
@@ -388,7 +408,11 @@ def _est_add_relu(node, ins, out, ctx):
 
 def _est_softmax(node, ins, out, ctx):
     est = _new(node)
-    _softmax(est, node, ins, out, ctx.rules, ctx.period)
+    f = ctx.topk_fusions.get(node.name)
+    if f is not None and f.softmax.name == node.name and ins[0].shape and 0 < f.topk < ins[0].shape[-1]:
+        _topk_softmax(est, node, ins, out, ctx.rules, ctx.period)
+    else:
+        _softmax(est, node, ins, out, ctx.rules, ctx.period)
     return est
 
 
@@ -456,6 +480,36 @@ def _est_l1features(node, ins, out, ctx):
     return est
 
 
+def _est_pairtable(node, ins, out, ctx):
+    """L1PairTable (docs/interaction.md): per pair row and feature an index (constant subtraction of bits(x) LUTs,
+    2 comparators of bits(x) for the clip, the shift is wiring), one ROM of 2^bits x (H x table bits) read per row
+    and feature, per head an adder tree of F - 1 adders of table bits + 2; no multiplication (0 EBOPs)."""
+    from l1tagger.contract import pairtable
+
+    spec = pairtable.spec_of_node(node)
+    x, t = ins[0], ins[1]
+    if t.real is None:
+        raise ConversionError(f"estimate: L1PairTable node {node.name!r}: the table input is not a constant")
+    pairtable.check_shapes(x.shape, t.real.shape, spec, f"estimate: L1PairTable node {node.name!r}")
+    frac = next((f for f in range(48) if np.array_equal(t.real * 2.0**f, np.round(t.real * 2.0**f))), 0)
+    ints = np.round(t.real * 2.0**frac).astype(np.int64)
+    tb = max(int(np.abs(ints).max()).bit_length(), 1) + 1
+    xb = x.bits or 8
+    rows = int(np.prod(x.shape[1:-1])) if x.shape else 1
+    F, H = spec.n_features, spec.n_heads
+    rom_lut, rom_bram, rom_cyc, kind = _table(spec.n_entries, H * tb, rows * F, ctx.rules)
+    index_lut = rows * F * 3 * xb
+    add_lut = rows * H * (F - 1) * (tb + 2)
+    est = _new(node)
+    est.lut, est.bram18 = float(index_lut + rom_lut + add_lut), float(rom_bram)
+    est.widths = f"{xb} bit index, {tb} bit entries"
+    est.cycles = 1 + rom_cyc + _tree_cycles(F, ctx.period, ctx.rules)
+    est.rule = (f"{rows} pair rows x {F} features: index {index_lut} LUT, {spec.n_entries}-entry x {H * tb} bit "
+                f"{kind} {rom_lut:.0f} LUT, {H} heads x {F - 1} adders {add_lut} LUT")
+    out.bits, out.signed = tb + _levels(F), True
+    return est
+
+
 #: op_type -> estimator(node, inputs, out, ctx) -> LayerEstimate or None (free); the contract's op set (tested)
 OP_ESTIMATORS = {
     "Quant": _est_quant,
@@ -465,6 +519,7 @@ OP_ESTIMATORS = {
     "Relu": _est_add_relu,
     "FirmwareSoftmax": _est_softmax,
     **{op: _est_l1features for op in l1features.OP_TYPES},
+    "L1PairTable": _est_pairtable,
     **{op: _est_layout for op in sorted(LAYOUT_OPS)},
 }
 
@@ -579,6 +634,62 @@ def _softmax(est, node, ins, out, rules, period):
     est.dsp, est.lut, est.bram18, est.cycles = dsp, lut, e_bram + i_bram, cyc
     est.rule = "; ".join(parts)
     out.bits, out.signed = spec.out_bits, False
+
+
+def _mux_lut(n: int, width: int) -> int:
+    """An n-way multiplexer of ``width`` bits: a LUT6 is a 4:1 multiplexer, ceil((n - 1) / 3) LUTs per bit."""
+    return int(math.ceil(max(n - 1, 0) / 3)) * width
+
+
+def _topk_softmax(est, node, ins, out, rules, period):
+    """Selection and k-wide softmax of a fused top-k attention (RULES: top-k attention); the product is costed at
+    the chain's MatMul (:func:`_topk_product`)."""
+    spec, k = spec_of_node(node)
+    shape = ins[0].shape
+    N = shape[-1]
+    rows = int(np.prod(shape[1:-1]))
+    w = spec.in_bits + 1  # key u = q - in_min + 1, 0 for a dropped key
+    ib = max(1, (N - 1).bit_length())
+    keys = rows * N * w
+    # per tree node a comparator (w LUT) and 2:1 multiplexers of the key and the index (2 bits per LUT6); per
+    # clear a 2:1 multiplexer of the key and the winner bit
+    select = rows * (k * (N - 1) * (w + (w + ib) / 2) + (k - 1) * N * (w + 1) / 2)
+    exp_w = spec.exp_frac + 1
+    e_lut, e_bram, e_cyc, e_kind = _table(1 << spec.exp_table_bits, exp_w, rows * (k - 1), rules)
+    i_lut, i_bram, i_cyc, i_kind = _table(1 << spec.inv_table_bits, spec.inv_bits, rows, rules)
+    tail = rows * ((k - 1) * w + (k - 1) * spec.sum_bits(k))  # subtract from slot 0, exact sum of k entries
+    dsp, plut, kind = _var_products(rows * k, exp_w, spec.inv_bits, 1, rules)
+    est.lut = float(keys + select + e_lut + i_lut + tail + plut)
+    est.dsp, est.bram18 = dsp, e_bram + i_bram
+    est.products, est.widths = rows * k, f"{exp_w}x{spec.inv_bits}"
+    est.ebops = float(rows * k * exp_w * spec.inv_bits)
+    est.cycles = 1 + k * _tree_cycles(N, period, rules) + e_cyc + _tree_cycles(k, period, rules) + i_cyc + 1
+    est.rule = (f"fused top-{k} of {N}: keys {keys} LUT; selection {k} rounds of an argmax tree ({N - 1} comparators "
+                f"+ key/index multiplexers) and {k - 1} clears {select} LUT; exp table {1 << spec.exp_table_bits}x"
+                f"{exp_w} {e_kind} x{rows * (k - 1)} reads (slot 0 is EXP[0]), inverse {i_kind} x{rows} reads; "
+                f"e*r {rows * k} products -> {kind}")
+    out.bits, out.signed = spec.out_bits, False
+
+
+def _topk_product(est, k: int, ins, out, rules, period):
+    """A @ V of a fused top-k attention: per output k products with the selected value rows (an N-way multiplexer
+    per slot) summed, instead of N products (RULES: top-k attention)."""
+    a, b = ins
+    if a.bits is None or b.bits is None:
+        raise ConversionError(f"estimate: MatMul {est.name!r} has an operand without a Quant width")
+    N = a.shape[-1]
+    n_out = int(np.prod(out.shape[1:]))
+    R = rules.reuse_factor
+    mux = n_out * k * _mux_lut(N, b.bits)
+    est.products = n_out * k
+    est.widths = f"{a.bits}x{b.bits}"
+    est.ebops = float(est.products * a.bits * b.bits)
+    dsp, lut, kind = _var_products(est.products, a.bits, b.bits, k, rules)
+    est.dsp, est.lut = dsp / R, (lut + mux) / R
+    est.rule = (f"fused top-{k} attention x value: {k} of {N} rows selected per output ({N}-way multiplexers "
+                f"{mux} LUT), {est.products} products -> {kind}")
+    out.bits = a.bits + b.bits + _levels(k)
+    est.cycles = 1 + 1 + _tree_cycles(k, period, rules) + (R - 1)
 
 
 def estimate_to_json(estimate: dict) -> str:

@@ -39,10 +39,10 @@ import onnx
 from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, comb_trace
 from onnx import numpy_helper
 
-from l1tagger.contract import l1features
+from l1tagger.contract import l1features, pairtable
 from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
-from l1tagger.contract.softmax import softmax_int, spec_of_node
+from l1tagger.contract.softmax import softmax_int, spec_of_node, topk_attention_fusions
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select,
                                  tree_reduce, tree_sum, vmin, wrap)
@@ -118,6 +118,8 @@ class LowerContext:
     model: onnx.ModelProto
     consts: dict[str, np.ndarray]
     l1_features: list[dict] = field(default_factory=list)
+    #: FirmwareSoftmax(topk) -> Quant -> MatMul chains computed fused (contract ``topk_attention_fusions``)
+    topk_fusions: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -166,7 +168,11 @@ def _clamp(r: FixedVariable, lo: float, hi: float):
 
 # ------------------------------------------------------------------------------------------------ handlers
 def op_quant(node, ins, ctx):
+    from l1tagger.rtl.softmax import PendingTopk
+
     x = ins[0]
+    if isinstance(x, PendingTopk):  # the idempotent Quant of a fused top-k chain (checked by the fusion pass)
+        return [x]
     spec = quant_spec(node, ins)
     if not is_traced(x):
         y = spec.apply(x)
@@ -195,6 +201,10 @@ def op_quant(node, ins, ctx):
 
 
 def op_matmul(node, ins, ctx):
+    from l1tagger.rtl.softmax import PendingTopk
+
+    if isinstance(ins[0], PendingTopk):  # attention weights of a fused top-k softmax times the values
+        return [ins[0].times(ins[1])]
     return [matmul(ins[0], ins[1])]
 
 
@@ -239,6 +249,11 @@ def op_firmware_softmax(node, ins, ctx):
     if not is_traced(logits):
         q = np.round(np.asarray(logits) * 2.0**spec.in_frac).astype(np.int64)
         return [softmax_int(q, None if mask is None else np.asarray(mask), topk, spec) * 2.0**-spec.out_frac]
+    if node.name in ctx.topk_fusions and 0 < topk < logits.shape[-1]:
+        from l1tagger.rtl.softmax import PendingTopk, check_spec_rounding
+
+        check_spec_rounding(spec, node.name)
+        return [PendingTopk(logits, mask, spec, topk, node.name)]
     return [firmware_softmax(logits, mask, spec, topk, node.name)]
 
 
@@ -371,6 +386,53 @@ def op_l1features(node, ins, ctx):
     return [wrap(out.astype(object), True)]
 
 
+def op_l1pairs(node, ins, ctx):
+    """L1PairFeatures: :func:`op_l1features`; with the spec's ``pairs: upper`` the traced N x N output is reduced to
+    the unique pairs i <= j (wiring: every unordered pair is traced once either way)."""
+    out = op_l1features(node, ins, ctx)[0]
+    spec = l1features.spec_of_node(node)
+    if spec.pairs == "full" or not is_traced(out):  # constants: features_np already gives the spec's pairs
+        return [out]
+    r = raw(out)
+    n = r.shape[1]
+    return [wrap(r.reshape(r.shape[0], n * n, r.shape[-1])[:, l1features.upper_pair_index(n)], True)]
+
+
+# ------------------------------------------------------------------------------------------------ pair tables
+def _bin_index(x, lo: float, e: int):
+    """(x - lo) * 2^-e floored: the table index of a pair feature before the clip (the ROM clips). The floor is a
+    truncation of x to the bin grid 2^e (lo is a multiple of it), then a constant subtraction and a shift."""
+    if not isinstance(x, FixedVariable):
+        return int(np.floor((float(x) - lo) * 2.0**-e))
+    k, i, f = x.kif
+    if f > -e:
+        x = x.quantize(k, max(i, 0) + 1, -e, "WRAP", "TRN")
+    return (x - lo) * 2.0**-e
+
+
+def op_pairtable(node, ins, ctx):
+    """L1PairTable (docs/interaction.md): per pair row and feature an index on the bin grid, per head one ROM read
+    per feature (the table of that feature and head, clipped to its range inside the ROM), an exact adder tree."""
+    spec = pairtable.spec_of_node(node)
+    where = f"L1PairTable node {node.name!r}"
+    x, table = ins[0], _const(ins[1], node, "the table")
+    pairtable.check_shapes(np.shape(raw(x)), table.shape, spec, where)
+    if not is_traced(x):
+        return [pairtable.pairtable_np(np.asarray(x), table, spec, where)]
+    tfrac = next((f for f in range(0, 48) if np.array_equal(table * 2.0**f, np.round(table * 2.0**f))), None)
+    if tfrac is None:
+        raise ConversionError(f"{where}: the table is not on a power-of-two grid")
+    tint = np.round(table * 2.0**tfrac).astype(np.int64)
+    xr = raw(x)
+    out = np.empty(xr.shape[:-1] + (spec.n_heads,), dtype=object)
+    for pos in np.ndindex(*xr.shape[:-1]):
+        idx = [_bin_index(xr[pos + (f,)], spec.lo[f], spec.exp[f]) for f in range(spec.n_features)]
+        for h in range(spec.n_heads):
+            s = tree_sum([_int_lookup(idx[f], tint[f, h]) for f in range(spec.n_features)])
+            out[pos + (h,)] = s * 2.0**-tfrac if tfrac else s
+    return [wrap(out, True)]
+
+
 #: op_type -> handler(node, inputs, ctx) -> outputs.  The set of l1tagger.contract.opset.SUPPORTED_OPS (tested).
 OP_HANDLERS: dict[str, Callable] = {
     "Quant": op_quant,
@@ -380,6 +442,8 @@ OP_HANDLERS: dict[str, Callable] = {
     "Relu": op_relu,
     "FirmwareSoftmax": op_firmware_softmax,
     **{op: op_l1features for op in l1features.OP_TYPES},
+    l1features.PAIR_OP: op_l1pairs,
+    pairtable.PAIR_TABLE_OP: op_pairtable,
     "Concat": op_concat,
     **{op: op_layout for op in sorted(SINGLE_INPUT_LAYOUT_OPS)},
 }
@@ -449,19 +513,23 @@ def _shape_of(vi) -> tuple[int, ...]:
     return tuple(dims[1:])
 
 
-def lower_model(model, progress: bool = False, probes: list[str] | None = None) -> LoweredModel:
+def lower_model(model, progress: bool = False, probes: list[str] | None = None,
+                fuse_topk: bool = True) -> LoweredModel:
     """Interpret the graph on da4ml traced arrays; ConversionError naming the first unsupported node.
 
     probes: tensor names to expose as outputs instead of the graph outputs (to localise a mismatch).
+    fuse_topk: compute FirmwareSoftmax(topk) -> Quant -> MatMul(A, V) chains fused (k-slot selection network,
+    k-wide softmax, k-row multiplexed A V; docs/firmware_softmax.md); False builds the N-wide rank network and
+    product (the unfused design, for comparisons). A probed tensor of a chain keeps that chain unfused.
 
     Tracing runs in :func:`l1tagger.rtl.traced.exact_decimal`: da4ml's decimal bookkeeping of ranges and scale
     factors is exact, and a node whose tracing would round it fails with its name.
     """
     with exact_decimal():
-        return _lower_model(model, progress, probes)
+        return _lower_model(model, progress, probes, fuse_topk)
 
 
-def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredModel:
+def _lower_model(model, progress: bool, probes: list[str] | None, fuse_topk: bool = True) -> LoweredModel:
     m = load_model(model)
     g = m.graph
     consts = {i.name: numpy_helper.to_array(i).astype(np.float64) if numpy_helper.to_array(i).dtype.kind == "f"
@@ -472,7 +540,7 @@ def _lower_model(model, progress: bool, probes: list[str] | None) -> LoweredMode
                 f"node {node.name!r}: op {node.op_type!r} (domain {node.domain or 'ai.onnx'!r}) is not supported by "
                 f"the da4ml RTL route; supported: {sorted(OP_HANDLERS)}"
             )
-    ctx = LowerContext(m, consts)
+    ctx = LowerContext(m, consts, topk_fusions=topk_attention_fusions(g, consts, probes or ()) if fuse_topk else {})
     env: dict[str, object] = dict(consts)
     ports, raw_inputs = [], []
     consumers: dict[str, list] = {}

@@ -49,10 +49,14 @@ def group_attention(trace: dict, softmax_layers: list[dict], n_heads: int, n_jet
 
 
 def attention_from_project(project_dir, n_heads: int, inputs: dict | None = None, n_jets: int | None = None):
-    """Compile the project (g++), run jets (default: its test bench) with tracing, return the attention layers."""
+    """Compile the project (g++), run jets (default: its test bench) with tracing, return the attention layers.
+
+    A top-k softmax fused with its attention x value product (the default firmware) never forms the N-wide weights:
+    the project is rebuilt with ``fuse_topk=False`` for the maps, the N-wide softmax of the same graph, whose kept
+    weights are the same integers the fused layer uses (both are bit-exact to the graph, tests/test_topk_hw.py)."""
     from l1tagger.verify.csim import hls_inputs, load_project, load_tb, trace_layers
 
-    hls_model, fe, model, _ = load_project(project_dir, trace=True)
+    hls_model, fe, model, _ = load_project(project_dir, trace=True, fuse_topk=False)
     if inputs is None:
         inputs, _ = load_tb(project_dir, n_jets)
     elif n_jets is not None:

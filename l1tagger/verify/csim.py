@@ -55,8 +55,9 @@ class CsimResult:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "outputs"}
 
 
-def load_project(project_dir, trace: bool = True):
-    """(hls4ml ModelGraph, Frontend, batch-1 model, manifest) rebuilt from a project written by ``convert``."""
+def load_project(project_dir, trace: bool = True, fuse_topk: bool | None = None):
+    """(hls4ml ModelGraph, Frontend, batch-1 model, manifest) rebuilt from a project written by ``convert``.
+    fuse_topk: None = as the project was converted; False rebuilds top-k softmaxes N-wide (attention maps)."""
     from l1tagger.convert import ConvertConfig, build_hls_model, load_graph
     from l1tagger.convert.project import read_manifest, sha256_file
 
@@ -70,7 +71,7 @@ def load_project(project_dir, trace: bool = True):
         raise VerificationError(f"{project_dir}: model.onnx does not match the manifest hash (project modified?)")
     c = man["config"]
     cfg = ConvertConfig(backend=c["backend"], part=c["part"], clock=float(c["clock_ns"]), project=c["project"],
-                        trace=trace)
+                        trace=trace, fuse_topk=c.get("fuse_topk", True) if fuse_topk is None else fuse_topk)
     model = load_graph(onnx_path)
     hls_model, fe = build_hls_model(model, project_dir, cfg)
     return hls_model, fe, model, man

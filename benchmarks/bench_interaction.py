@@ -1,0 +1,245 @@
+"""The interaction bias U at hardware cost (issue 15 item 3): accuracy vs cost of each design of ``model.interaction``.
+
+Run by hand (the full setting is many hours on 2 CPUs: 2 particle counts x 2 input modes x 5 designs x 2 recipes, each
+a whole ``l1tagger run`` on >= 20k jets per class):
+
+    python benchmarks/bench_interaction.py                                  # the issue's setting
+    python benchmarks/bench_interaction.py --n-per-class 300 --epochs 1 --qat-epochs 1 --n-particles 16 \\
+        --inputs l1words --designs none table --recipes int8_floor --out /tmp/ia_smoke   # a smoke run (minutes)
+
+For each particle count N (--n-particles, default 16 and 32), input mode (--inputs: ``features`` = U from pair
+features computed off chip in float, today's; ``l1words`` = L1 particle words in, pair features and U on chip) and
+design (--designs: ``none`` = no U, ``mlp`` = ParT's per-pair MLP, ``mlp_sym`` = the MLP over the unique pairs,
+``table`` / ``table_sym`` = U from per-feature tables of the quantized pair features, docs/interaction.md), and for
+the MLP designs each pair MLP width of --pair-hidden (item 4: narrower pair embeddings), one ``l1tagger run`` per
+recipe (--recipes: ``int8_floor`` and ``hgq_budget``, the resource-aware recipe, EBOPs target from the budget) on
+Pythia 8 + FastJet jets of the hls4ml class set (g, q, W, Z, t). The recipes of one model share its run directory
+(the float model is trained once; each recipe reruns QAT onwards). Every run goes through the whole chain: QAT, QONNX
+export cross-checked bit for bit, hls4ml C simulation bit for bit on the test-bench jets, the open RTL route's da4ml
+logic checked by da4ml's C++ interpreter (--rtl verilog).
+
+Per row: accuracy (float, QAT on the test split, firmware on the test-bench jets), EBOPs (HGQ exact of the kept epoch,
+or the estimate's), da4ml's cost of the graph, the estimate's LUT / DSP / latency, the cost per block
+(``l1tagger.report.blocks``: particle features, pair features, interaction U, softmax, particle path) and the share of
+the whole tagger's cost spent on U with the on-chip pair features included, the bit-exact verdicts and the number of
+jets behind each figure. Summary per (N, recipe): for each on-chip design, the U share and the part of the accuracy
+U adds (float features MLP vs no U) it keeps; the issue's target at N = 16: share <= 15 % and >= 80 % kept.
+Results: <--out>/interaction.{json,md}. A rerun with the same full config replaces its row, another setting adds a
+row; every row records the command, commit and versions (``l1tagger.utils.provenance``). Runs, projects and jets go
+under --work (kept: a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from l1tagger.pipeline.config import DERIVED, load_run_config
+from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
+from l1tagger.report.blocks import BLOCKS, interaction_share
+from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
+from l1tagger.utils.dataclass_io import to_dict
+from l1tagger.utils.provenance import add_rows, config_key, provenance
+
+RESULTS = Path(__file__).parent / "results"
+DESIGNS = ("none", "mlp", "mlp_sym", "table", "table_sym")
+INPUTS = ("features", "l1words")
+RECIPES = ("int8_floor", "hgq_budget")
+#: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
+MAX_SHARE, MIN_KEPT = 0.15, 0.80
+#: where the run config's own paths go: not part of a row's config
+WHERE = ("name", "runs_dir", "projects_dir", "data_dir")
+
+
+def model_section(a, n: int, inputs: str, design: str, hidden: int) -> dict:
+    m = {"n_particles": n, "attention": a.attention, "linformer_k": 4, "topk_k": 4, "d_model": a.d_model,
+         "n_heads": 2, "ffn_dim": 2 * a.d_model, "embed_dim": 2 * a.d_model, "head_dim": 2 * a.d_model,
+         "pair_bias": design != "none", "inputs": inputs}
+    if inputs == "features":
+        m["features"] = "l1"
+    if design != "none":
+        m.update(interaction=design, pair_hidden=hidden, pair_table_bits=a.table_bits)
+    return m
+
+
+def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work: Path) -> dict:
+    """One ``l1tagger run``; returns the row."""
+    tag = design if design == "none" else (f"{design}_t{a.table_bits}" if design.startswith("table")
+                                           else f"{design}_h{hidden}")
+    cfg = load_run_config(
+        None, name=f"ia_n{n}_{a.attention}_{inputs}_{tag}_{a.n_per_class}jpc_s{a.seed}", runs_dir=str(work / "runs"),
+        projects_dir=str(work / "hls"), data_dir=str(work / "data"), class_set="hls4ml5",
+        n_per_class=a.n_per_class, seed=a.seed, n_csim_jets=a.n_csim_jets, rtl=a.rtl,
+        model=model_section(a, n, inputs, design, hidden), train={"epochs": a.epochs}, qat={"epochs": a.qat_epochs},
+        recipe=str(Path(__file__).resolve().parents[1] / "quantize" / f"{recipe}.yaml"),
+    )
+    config = {k: v for k, v in to_dict(cfg, fixed=DERIVED).items() if k not in WHERE}
+    config["recipe"] = recipe
+    t0 = time.perf_counter()
+    try:
+        run_pipeline(cfg, log=print)
+    except BudgetNotReachedError as exc:  # the report is written: record the row
+        print(f"  (does not fit the budget: {exc})")
+    wall = time.perf_counter() - t0
+    run = cfg.run_dir
+    rep = json.loads((run / "report.json").read_text())
+    phys = rep.get("physics") or {}
+    acc = {st: phys[st].get("accuracy") if isinstance(phys.get(st), dict) else None
+           for st in ("float", "qat", "firmware")}
+    jets = {st: phys[st].get("n_jets") if isinstance(phys.get(st), dict) else None
+            for st in ("float", "qat", "firmware")}
+    qm = json.loads((run / "qat" / "metrics.json").read_text())
+    est = rep["estimate"]["total"]
+    da = rep["da4ml_cost"] if isinstance(rep.get("da4ml_cost"), dict) else {}
+    rr = rep["rtl_route"] if isinstance(rep.get("rtl_route"), dict) else {}
+    interp = rr.get("interp") if isinstance(rr.get("interp"), dict) else None
+    be = rep["bit_exact"] if isinstance(rep.get("bit_exact"), dict) else {}
+    blocks = rep.get("blocks") if isinstance(rep.get("blocks"), dict) else None
+    hq = qm.get("hgq") or {}
+    return {
+        "n_particles": n, "attention": a.attention, "inputs": inputs, "design": design,
+        "pair_hidden": hidden if design.startswith("mlp") else None,
+        "pair_table_bits": a.table_bits if design.startswith("table") else None, "recipe": recipe,
+        "accuracy_float": acc["float"], "accuracy_qat": acc["qat"], "accuracy_firmware_tb": acc["firmware"],
+        "jets": {"per_class": a.n_per_class, **{f"accuracy_{k}": v for k, v in jets.items()}},
+        "ebops": hq.get("ebops_final") if hq else est["ebops"],
+        "ebops_source": "hgq exact (kept epoch)" if hq else "estimate",
+        "da4ml_lut": da.get("lut"), "da4ml_status": da.get("status"), "da4ml_reason": da.get("reason"),
+        "est_lut": est["lut"], "est_dsp": est["dsp"], "est_cost": est.get("cost"), "latency_ns": est["latency_ns"],
+        "latency_cycles": est["latency_cycles"],
+        "blocks": blocks, "u_share": interaction_share(blocks) if blocks else None,
+        "csim_bit_exact": be.get("bit_exact"), "csim_jets": be.get("n_jets"),
+        "rtl_bit_exact": interp.get("bit_exact") if interp else None,
+        "rtl_jets": interp.get("n_jets") if interp else None,
+        "fits_budget": rep.get("budget_verdict") == "pass", "budget_verdict": rep.get("budget_verdict"),
+        "wall_s": round(wall, 1), "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+        "config": config, "config_key": config_key(config), "provenance": provenance(),
+    }
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per (N, recipe, attention) and on-chip design: the U share and the part of U's accuracy gain it keeps (gain =
+    features MLP (widest pair_hidden) - no U, both QAT accuracy on the test split)."""
+    out = []
+    for key in sorted({(r["n_particles"], r["recipe"], r["attention"]) for r in rows}):
+        sel = [r for r in rows if (r["n_particles"], r["recipe"], r["attention"]) == key]
+        base = next((r for r in sel if r["design"] == "none" and r["inputs"] == "l1words"), None) or \
+            next((r for r in sel if r["design"] == "none"), None)
+        ref = max((r for r in sel if r["design"] == "mlp" and r["inputs"] == "features"),
+                  key=lambda r: r["pair_hidden"] or 0, default=None)
+        gain = (ref["accuracy_qat"] - base["accuracy_qat"]) if base and ref and ref["accuracy_qat"] is not None \
+            and base["accuracy_qat"] is not None else None
+        for r in sel:
+            if r["inputs"] != "l1words" or r["design"] == "none":
+                continue
+            kept = (r["accuracy_qat"] - base["accuracy_qat"]) / gain if gain and r["accuracy_qat"] is not None \
+                else None
+            out.append({"n_particles": key[0], "recipe": key[1], "attention": key[2], "design": r["design"],
+                        "pair_hidden": r["pair_hidden"], "pair_table_bits": r["pair_table_bits"],
+                        "u_share": r["u_share"], "accuracy_gain_of_u": gain, "kept": kept,
+                        "meets_target": (r["u_share"] is not None and kept is not None and r["u_share"] <= MAX_SHARE
+                                         and kept >= MIN_KEPT) if key[0] == 16 else None,
+                        "config_key": r["config_key"]})
+    return out
+
+
+def markdown(rows: list[dict], summ: list[dict]) -> str:
+    lines = ["# The interaction bias U at hardware cost (benchmarks/bench_interaction.py)", "",
+             "Regenerate: `python benchmarks/bench_interaction.py` (each row: its command and commit in "
+             "interaction.json). Pythia 8 + FastJet hls4ml-class jets; one block, 2 heads, d and the attention as in "
+             "the row. inputs `features`: U from pair features computed off chip in float (today; not deployable); "
+             "`l1words`: L1 words in, pair features and U on chip (docs/l1_inputs.md, docs/interaction.md). "
+             "Accuracy: QAT model on the test split (C simulation and RTL are bit-exact to it on the jets named). "
+             "EBOPs: HGQ exact (kept epoch) or the estimate's; da4ml LUT: da4ml's cost model of the same graph; "
+             "est.: l1tagger's estimate. U share: (pair features + interaction U) / whole tagger, estimate's cost "
+             "(LUT + 55 DSP), per block in interaction.json.", "",
+             "| N | attention | inputs | design | recipe | jets/class | accuracy float / QAT / firmware | EBOPs | "
+             "da4ml LUT | est. LUT | est. DSP | latency (est.) | U share | bit-exact C-sim / RTL (jets) | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(v, d=4):
+        return "—" if v is None else (f"{v:.{d}f}" if isinstance(v, float) and abs(v) < 10 else f"{v:,.0f}")
+
+    def design(r):
+        if r["design"].startswith("mlp"):
+            return f"{r['design']} (hidden {r['pair_hidden']})"
+        if r["design"].startswith("table"):
+            return f"{r['design']} ({r['pair_table_bits']} bit)"
+        return "no U"
+
+    order = lambda r: (r["n_particles"], r["recipe"], INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
+                       -(r["pair_hidden"] or 0))
+    for r in sorted(rows, key=order):
+        commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
+        share = "—" if r.get("u_share") is None else f"{100 * r['u_share']:.1f} %"
+        lines.append(
+            f"| {r['n_particles']} | {r['attention']} | {r['inputs']} | {design(r)} | {r['recipe']} | "
+            f"{r['config']['n_per_class']} | {f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / "
+            f"{f(r['accuracy_firmware_tb'])} | {f(r['ebops'])} | "
+            f"{f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | {f(r['est_lut'])} | "
+            f"{f(r['est_dsp'])} | {r['latency_ns']:.0f} ns | {share} | {r['csim_bit_exact']} ({r['csim_jets']}) / "
+            f"{r['rtl_bit_exact']} ({r['rtl_jets']}) | {commit} |")
+    lines += ["", "## Cost per block (estimate, share of LUT + 55 DSP)", "",
+              "| N | inputs | design | recipe | " + " | ".join(BLOCKS) + " |", "|---|---|---|---|" + "---|" * len(BLOCKS)]
+    for r in sorted(rows, key=order):
+        if r.get("blocks"):
+            lines.append(f"| {r['n_particles']} | {r['inputs']} | {design(r)} | {r['recipe']} | " +
+                         " | ".join(f"{100 * r['blocks'][b]['share_cost']:.1f} %" for b in BLOCKS) + " |")
+    lines += ["", f"## The issue's target (N = 16: U on chip <= {100 * MAX_SHARE:.0f} % of the tagger, >= "
+              f"{100 * MIN_KEPT:.0f} % of U's accuracy gain kept)", "",
+              "| N | recipe | design | U share | gain of U (features MLP - no U) | kept | meets target |",
+              "|---|---|---|---|---|---|---|"]
+    for s in summ:
+        share = "—" if s["u_share"] is None else f"{100 * s['u_share']:.1f} %"
+        kept = "—" if s["kept"] is None else f"{100 * s['kept']:.0f} %"
+        meets = "—" if s["meets_target"] is None else ("yes" if s["meets_target"] else "NO")
+        lines.append(f"| {s['n_particles']} | {s['recipe']} | {design(s)} | {share} | {f(s['accuracy_gain_of_u'])} | "
+                     f"{kept} | {meets} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-particles", type=int, nargs="+", default=[16, 32])
+    ap.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS))
+    ap.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
+    ap.add_argument("--pair-hidden", type=int, nargs="+", default=[8, 4, 2],
+                    help="pair MLP widths of the mlp designs (item 4: narrower pair embeddings; default %(default)s)")
+    ap.add_argument("--table-bits", type=int, default=5, help="index bits of the table designs (model.pair_table_bits)")
+    ap.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    ap.add_argument("--attention", choices=("full", "linformer", "topk"), default="linformer")
+    ap.add_argument("--n-per-class", type=int, default=20000)
+    ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
+    ap.add_argument("--qat-epochs", type=int, default=20)
+    ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--n-csim-jets", type=int, default=1000)
+    ap.add_argument("--rtl", choices=("off", "verilog", "cosim"), default="verilog",
+                    help="the open RTL route per run (verilog: da4ml logic checked by its C++ interpreter)")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "l1tagger-bench" / "interaction"))
+    ap.add_argument("--out", default=str(RESULTS), help="where interaction.json / .md go (default %(default)s)")
+    a = ap.parse_args(argv)
+    out, work = Path(a.out), Path(a.work)
+    for n in a.n_particles:
+        for inputs in a.inputs:
+            for design in a.designs:
+                for hidden in (a.pair_hidden if design.startswith("mlp") else a.pair_hidden[:1]):
+                    for recipe in a.recipes:
+                        print(f"== N={n} {inputs} {design} hidden={hidden} {recipe}", flush=True)
+                        row = run_one(a, n, inputs, design, hidden, recipe, work)
+                        rows = add_rows(out / "interaction.json", [row])
+                        summ = summary(rows)
+                        atomic_write_json(out / "interaction.json", {"benchmark": "interaction", "rows": rows,
+                                                                     "summary": summ})
+                        atomic_write_text(out / "interaction.md", markdown(rows, summ))
+    print((out / "interaction.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
