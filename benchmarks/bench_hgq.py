@@ -57,7 +57,8 @@ def _target(text: str) -> str | float:
 
 def run_one(a, n: int, kind: str, recipe: str, target, work: Path) -> dict:
     """One ``l1tagger run`` of (N, kind, recipe, target); returns the row."""
-    qat = {"epochs": a.qat_epochs, **({"target_ebops": target} if isinstance(target, float) else {})}
+    qat = {"epochs": a.qat_epochs, "batch_size": a.qat_batch_size,
+           **({"target_ebops": target} if isinstance(target, float) else {})}
     cfg = load_run_config(
         None, name=f"hgq_n{n}_{kind}_{a.n_per_class}jpc_s{a.seed}", runs_dir=str(work / "runs"),
         projects_dir=str(work / "hls"), data_dir=str(work / "data"), class_set="hls4ml5",
@@ -222,6 +223,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-per-class", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=20)
+    ap.add_argument("--qat-batch-size", type=int, default=512,
+                    help="QAT batch size (HGQ steps are costly: larger batches, fewer steps; default %(default)s)")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)
