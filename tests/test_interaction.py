@@ -261,7 +261,8 @@ def test_table_op_refuses_unknown_attribute_and_wrong_table_shape(toy_jets, tmp_
     walkers = (lambda m: run_intref(ModelWrapper(m), feed), lambda m: build_layer_list(ModelWrapper(m)),
                lambda m: lower_model(m, progress=False), estimate_graph)
     for walk in walkers:
-        with pytest.raises(ConfigError, match=rf"L1PairTable node '{node.name}': unknown attribute\(s\) \['rounding'\]"):
+        with pytest.raises(ConfigError, match=rf"L1PairTable node '{node.name}': unknown attribute\(s\) "
+                                              rf"\['rounding'\]"):
             walk(extra)
     shape = onnx.ModelProto()
     shape.CopyFrom(b["wrapper"].model)

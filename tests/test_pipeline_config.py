@@ -56,7 +56,7 @@ from l1tagger.utils.dataclass_io import from_dict, to_dict  # noqa: E402
 #: a valid value other than the default, for the fields whose type alone does not give one
 OTHER = {"features": "l1", "attention": "linformer", "linformer_init": "log_blocks", "ordering": "dr",
          "schedule": "onecycle", "device": "cpu", "background": ["q"], "inputs": "l1words",
-         "l1features": {"log_mantissa_bits": 4}, "target_ebops": 123456.0}
+         "l1features": {"log_mantissa_bits": 4}, "target_ebops": 123456.0, "interaction": "table_sym"}
 #: fields that are valid only together with others: {field: {companion field: value}}
 COMPANIONS = {"l1features": {"inputs": "l1words"}}
 

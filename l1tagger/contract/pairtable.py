@@ -57,7 +57,8 @@ class PairTableSpec:
                               f"{lo!r} and {ex!r}")
         exps = []
         for f, e in enumerate(ex):
-            if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or not EXP_RANGE[0] <= int(e) <= EXP_RANGE[1]:
+            lo_e, hi_e = EXP_RANGE
+            if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or not lo_e <= int(e) <= hi_e:
                 raise ConfigError(f"pair table spec field 'exp' index {f} = {e!r}: must be an integer in "
                                   f"[{EXP_RANGE[0]}, {EXP_RANGE[1]}]")
             exps.append(int(e))

@@ -97,7 +97,7 @@ def l1_words_record(tagger: LoadedTagger, jet_sets: dict) -> dict | None:
     cfg = tagger.model_config
     if cfg.inputs != "l1words":
         return None
-    spec = cfg.l1_spec
+    spec = cfg.chip_spec  # the spec the chip computes (pairs: upper for the symmetric designs)
     return {"spec": spec.to_dict(), "table_digest": spec.table_digest(),
             "conversion": {name: tagger.inputs(jets).word_conversion for name, jets in jet_sets.items()
                            if jets is not None}}

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1tagger.contract import l1features
+from l1tagger.contract import l1features, pairtable
 from l1tagger.contract.opset import LAYOUT_OPS, concat, layout, layout_shape
 from l1tagger.contract.quant import attribute, constant_bits, csd_digits, decode_quant
 from l1tagger.contract.softmax import spec_of_node, topk_attention_fusions
@@ -111,6 +111,9 @@ RULES = [
     "(model.inputs: l1words) computes them on chip, counted in the totals and in the blocks.",
     "Blocks (l1tagger.report.blocks): per-layer numbers summed by block: particle features, pair features, "
     "interaction U (nodes fed by the pair features alone), softmax, particle path (the rest).",
+    "L1PairTable (U from tables of the quantized pair features, docs/interaction.md): no multiplication (0 EBOPs); "
+    "per pair row and feature an index of 3 x bits(x) LUT (subtraction, clip) and one read of a 2^bits x (H x t) "
+    "bit ROM (t = the entries' width; ROM rule above); per head F - 1 adders of t + 2 bits.",
 ]
 
 
@@ -178,6 +181,8 @@ def _propagate_shape(node, ins: list[_T], consts: dict):
         return tuple(np.broadcast_shapes(s[0], s[1]))
     if op in l1features.OP_TYPES:
         return l1features.output_shape(op, s[0], l1features.spec_of_node(node))
+    if op == pairtable.PAIR_TABLE_OP:
+        return pairtable.output_shape(s[0], pairtable.spec_of_node(node))
     if op == "MatMul":
         return tuple(np.broadcast_shapes(s[0][:-2], s[1][:-2])) + (s[0][-2], s[1][-1]) if len(s[1]) > 1 \
             else s[0][:-1]
@@ -484,8 +489,6 @@ def _est_pairtable(node, ins, out, ctx):
     """L1PairTable (docs/interaction.md): per pair row and feature an index (constant subtraction of bits(x) LUTs,
     2 comparators of bits(x) for the clip, the shift is wiring), one ROM of 2^bits x (H x table bits) read per row
     and feature, per head an adder tree of F - 1 adders of table bits + 2; no multiplication (0 EBOPs)."""
-    from l1tagger.contract import pairtable
-
     spec = pairtable.spec_of_node(node)
     x, t = ins[0], ins[1]
     if t.real is None:
