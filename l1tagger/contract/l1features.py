@@ -48,6 +48,7 @@ import numpy as np
 
 from l1tagger.data.words import WORD_FORMATS, WordFormat, check_words, load_word_format
 from l1tagger.errors import ConfigError, DataError
+from l1tagger.utils import dataclass_io
 
 #: ONNX op types (domain :data:`l1tagger.contract.softmax.ONNX_DOMAIN`) and the kind each computes
 PARTICLE_OP = "L1ParticleFeatures"
@@ -269,11 +270,7 @@ class L1FeatureSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "L1FeatureSpec":
-        try:
-            d = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"l1 feature spec is not valid JSON: {exc}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(dataclass_io.loads_json(text, "l1 feature spec"))
 
 
 @functools.lru_cache(maxsize=32)

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from l1tagger.errors import ConfigError, DataError
+from l1tagger.utils import dataclass_io
 
 #: the op type (domain ``l1tagger.contract.softmax.ONNX_DOMAIN``)
 PAIR_TABLE_OP = "L1PairTable"
@@ -106,11 +107,7 @@ class PairTableSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "PairTableSpec":
-        try:
-            d = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"pair table spec is not valid JSON: {exc}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(dataclass_io.loads_json(text, "pair table spec"))
 
 
 # ------------------------------------------------------------------------------------------------ semantics

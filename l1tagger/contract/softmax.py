@@ -211,11 +211,7 @@ class SoftmaxSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "SoftmaxSpec":
-        try:
-            d = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"softmax spec is not valid JSON: {exc}") from exc
-        return cls.from_dict(d)
+        return cls.from_dict(dataclass_io.loads_json(text, "softmax spec"))
 
     # ------------------------------------------------------------ defaults
     @classmethod

@@ -24,6 +24,8 @@ Every strict loader of a documented dataclass goes through :func:`from_dict`: ``
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 import types
 import typing
@@ -176,3 +178,11 @@ def _plain(value, path: str, fixed: Mapping[str, str]):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def loads_json(text, what: str):
+    """``json.loads(text)``; ConfigError naming ``what`` (e.g. "softmax spec") when the text is not valid JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
