@@ -185,10 +185,8 @@ class RunConfig:
         allowance (plus 55 per DSP where products may use DSPs), ``l1tagger.qat.hgq.target_from_budget``."""
         from l1tagger.qat.target import resolve_target
 
-        target = resolve_target(self.recipe, getattr(self.qat, "target_ebops", None), self.budget)
-        if target is not None and target["source"] == "qat.target_ebops":
-            target["detail"] = "set in the run config"
-        return target
+        return resolve_target(self.recipe, getattr(self.qat, "target_ebops", None), self.budget,
+                              explicit_detail="set in the run config")
 
     def train_config(self, n_classes: int) -> TrainConfig:
         """The TrainConfig of the float training: the train section with the model section and the run's seed."""

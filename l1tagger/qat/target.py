@@ -16,12 +16,13 @@ from l1tagger.qat.recipe import load_recipe
 from l1tagger.report.budgets import DEFAULT_BUDGET, load_budget
 
 
-def resolve_target(recipe_path, explicit: float | None = None, budget=DEFAULT_BUDGET) -> dict | None:
+def resolve_target(recipe_path, explicit: float | None = None, budget=DEFAULT_BUDGET,
+                   explicit_detail: str = "given explicitly") -> dict | None:
     hgq = load_recipe(recipe_path).hgq
     if hgq is None:
         return None
     if explicit is not None:
-        return {"target_ebops": float(explicit), "source": "qat.target_ebops", "detail": "given explicitly"}
+        return {"target_ebops": float(explicit), "source": "qat.target_ebops", "detail": explicit_detail}
     if hgq.target_ebops is not None:
         return {"target_ebops": float(hgq.target_ebops), "source": "recipe",
                 "detail": f"hgq.target_ebops of {recipe_path}"}

@@ -193,7 +193,7 @@ def collect(spec, results: dict[str, dict], provenance: dict) -> dict:
     """Write ``pareto.json``, ``pareto.md`` and ``pareto.png`` into the sweep folder; returns the JSON document.
     Same-jets peer rows (``spec.peers``) join the table and the fronts, marked as peers."""
     rows = [point_row(p, p.config, results.get(p.name), spec.signal_efficiency) for p in spec.points]
-    for f in getattr(spec, "peers", []):
+    for f in spec.peers:
         rows += peer_rows(f, spec.signal_efficiency)
     fronts = {m: {c: pareto_front(rows, _metric_key(m), c) for c in COSTS} for m in METRICS}
     for r in rows:
