@@ -150,6 +150,8 @@ def _hgq_data():
     (lambda d: d["hgq"]["schedule"].update(beta_max=1e-9), "hgq.schedule.beta_max"),
     (lambda d: d["hgq"]["schedule"].update(growth=0.5), "hgq.schedule.growth"),
     (lambda d: d["hgq"]["schedule"].update(warmup_epochs=-1), "hgq.schedule.warmup_epochs"),
+    (lambda d: d["hgq"]["schedule"].update(adjust="batch"), "hgq.schedule.adjust"),
+    (lambda d: d["hgq"]["schedule"].update(settle_epochs=1.5), "hgq.schedule.settle_epochs"),
     (lambda d: d["hgq"]["lr"].update(frac=0), "hgq.lr.frac"),
     (lambda d: d["hgq"].update(schedule=[1]), "hgq.schedule"),
     (lambda d: d.update(weight={"quantizer": "Int8WeightPerTensorFixedPoint", "bits": 8, "frac": 7}), "weight.bits"),
@@ -226,6 +228,15 @@ def test_schedule_and_selection():
     assert s.update(0, 500) == 1.0  # warm-up: no ramp
     assert [s.update(e, 500) for e in (1, 2, 3)] == [2.0, 4.0, 4.0]  # geometric, capped
     assert s.update(4, 90) == 2.0 and s.update(5, 90) == 1.0 and s.update(6, 90) == 1.0  # backs off to beta0
+    # per step: the per-epoch factors spread over the steps; update() after the epoch then leaves beta alone
+    st = hgq.BetaSchedule(dataclasses.replace(cfg, beta_adjust="step", warmup_epochs=0))
+    for _ in range(4):
+        b = st.step(0, 500, steps_per_epoch=4)
+    assert b == pytest.approx(2.0) and st.update(0, 500) == pytest.approx(2.0)
+    for _ in range(8):
+        b = st.step(1, 90, steps_per_epoch=4)
+    assert b == pytest.approx(1.0)  # /2 per epoch below the target, not below beta0
+    assert hgq.BetaSchedule(cfg).step(3, 500, 4) == 1.0  # 'epoch' mode: steps change nothing
     m = torch.nn.Linear(1, 1)
     best = hgq.BestEpoch(100)
     best.offer(0, 0.9, 300, m)
@@ -237,6 +248,30 @@ def test_schedule_and_selection():
     best.offer(4, 0.8, 95, m)
     _, info = best.result()
     assert info == {"selected_epoch": 3, "reached_target": True, "warning": None}
+
+
+def test_freeze_keeps_pruned_weights_at_zero_and_widths_fixed():
+    from torch.nn.utils import parametrize
+
+    m = _hand_model([[0.004, 0.5, -0.25], [1.0, 0.001, 0.75]])  # two weights below the grid 2^-7: pruned
+    hgq.attach_hgq(m, load_recipe("hgq").hgq)
+    layer, hq = m.lin, hgq.hgq_quantizer(m.lin)
+    assert (layer.weight == 0).tolist() == [[True, False, False], [False, True, False]]
+    bw = m.lin.output_quant.fused_activation_quant_proxy.tensor_quant.msb_clamp_bit_width_impl.bit_width_offset
+    info = hgq.freeze_hgq(m)
+    assert info == {"layers": 1, "pruned": 2} and not hq.f.requires_grad and not bw.requires_grad
+    # a pruned weight pushed far from zero stays 0 and gets no gradient; a kept one moves
+    with torch.no_grad():
+        layer.parametrizations.weight.original[0, 0] = 3.0
+        layer.parametrizations.weight.original[0, 1] = 0.75
+    w = layer.weight
+    assert w[0, 0] == 0 and w[0, 1] == 0.75
+    w.sum().backward()
+    g = layer.parametrizations.weight.original.grad
+    assert g[0, 0] == 0 and g[1, 1] == 0 and g[0, 1] == 1
+    hgq.thaw_hgq(m)
+    assert hq.keep is None and layer.weight[0, 0] == 3.0  # the mask is gone (the caller restores a kept state)
+    assert parametrize.is_parametrized(layer, "weight")
 
 
 # ------------------------------------------------------------------ fine-tune + exact export
@@ -281,6 +316,17 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     assert sum(int(v["widths"].sum()) for v in weights) == model_bits
     if attention != "full":
         return
+    # settle phase: the last epoch trains at frozen widths; the kept epoch restores exactly what was measured
+    import dataclasses
+
+    settle = dataclasses.replace(load_recipe("hgq"), hgq=dataclasses.replace(
+        load_recipe("hgq").hgq, beta_adjust="step", settle_epochs=5, target_ebops=1000.0))  # settle: epochs - 1 = 1
+    res2 = qat_finetune(ck, settle, tr, va, QATConfig(epochs=2, batch_size=16, calib_batches=2), progress=False)
+    h = res2.history
+    assert [e["phase"] for e in h[1:]] == ["compress", "settle"] and h[2]["beta"] == 0.0
+    assert h[1]["beta_end"] > h[1]["beta"]  # per-step growth above the target
+    assert h[2]["pruned"] >= h[1]["pruned"]  # nothing pruned comes back while settling
+    assert res2.hgq["ebops_final"] == h[res2.hgq["selected_epoch"]]["ebops"]
     # the saved QAT checkpoint (recipe with its hgq section) rebuilds the same model
     torch.save(qat_checkpoint(res, QATConfig(epochs=1)), tmp_path / "qat.pt")
     loaded = load_qat_tagger(tmp_path / "qat.pt")

@@ -10,7 +10,9 @@
    with an ``hgq:`` recipe (``l1tagger.qat.hgq``, ``docs/hgq.md``): the twin's weights carry trainable per-weight
    fractional bits, the loss is CE + beta * EBOPs / target (beta from ``BetaSchedule``), every epoch records exact
    and surrogate EBOPs, beta and validation accuracy, the kept epoch is the most accurate one within the EBOPs target
-   (``BestEpoch``), and the HGQ weights are baked into plain constants at the end (``bake_hgq``);
+   (``BestEpoch``), the last ``hgq.schedule.settle_epochs`` (at most epochs - 1) train the weights at frozen widths
+   (``freeze_hgq``, beta = 0, a fresh optimizer), and the HGQ weights are baked into plain constants at the end
+   (``bake_hgq``);
 4. evaluate float and quantized models on the validation jets with the same metrics (accuracy, macro AUC,
    background rejection).
 """
@@ -26,9 +28,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from l1tagger.errors import ConfigError
+from l1tagger.errors import ConfigError, L1TaggerError
 from l1tagger.qat.hgq import (BestEpoch, BetaSchedule, attach_hgq, bake_hgq, check_accumulators, ebops, ebops_exact,
-                              hgq_param_groups, weight_stats)
+                              freeze_hgq, hgq_param_groups, thaw_hgq, weight_stats)
 from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
 from l1tagger.qat.recipe import Recipe, load_recipe
 from l1tagger.training.artifact import LoadedTagger
@@ -181,6 +183,8 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     best_loss, acc0, _ = evaluate_epoch(qmodel, va, torch.device("cpu"), 512)
     best_state = copy.deepcopy(qmodel.state_dict())
     history = [{"epoch": 0, "val_loss": best_loss}]
+    # HGQ: the compress phase, then settle_epochs at frozen widths (the compression keeps at least one epoch)
+    settle_from = cfg.epochs - min(hq.settle_epochs, max(cfg.epochs - 1, 0)) if hq is not None else cfg.epochs
     if hq is not None:
         ebops0 = ebops_exact(qmodel)
         history[0].update(val_accuracy=acc0, ebops=ebops0, beta=0.0, **weight_stats(qmodel))
@@ -188,7 +192,13 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     for epoch in range(cfg.epochs):
         qmodel.train()
         perm = torch.randperm(len(tr), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        beta = schedule.beta_for(epoch) if hq is not None else 0.0
+        settling = epoch >= settle_from
+        if hq is not None and epoch == settle_from:  # widths frozen, a fresh optimizer over the network weights
+            freeze_hgq(qmodel)
+            clipped = [p for p in qmodel.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(clipped, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        beta = schedule.beta_for(epoch) if hq is not None and not settling else 0.0
+        beta_start = beta
         total = penalty = surrogate = 0.0
         for s in progress_bar(range(steps), desc=f"QAT {recipe.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                       leave=False):
@@ -206,22 +216,30 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
             nn.utils.clip_grad_norm_(clipped, 1.0)
             opt.step()
             total += float(ce.detach()) * len(idx)
+            if hq is not None and not settling:
+                beta = schedule.step(epoch, float(cost.detach()), steps)
         val_loss, val_acc, _ = evaluate_epoch(qmodel, va, torch.device("cpu"), 512)
         rec = {"epoch": epoch + 1, "train_loss": total / len(tr), "val_loss": val_loss, "val_accuracy": val_acc}
         if hq is not None:
             exact = ebops_exact(qmodel)
-            rec.update(train_penalty=penalty / len(tr), ebops=exact, ebops_surrogate=surrogate, beta=beta,
-                       **weight_stats(qmodel))
+            rec.update(train_penalty=penalty / len(tr), ebops=exact, ebops_surrogate=surrogate, beta=beta_start,
+                       beta_end=beta, phase="settle" if settling else "compress", **weight_stats(qmodel))
             selector.offer(epoch + 1, val_acc, exact, qmodel)
-            schedule.update(epoch, exact)
+            if not settling:
+                schedule.update(epoch, exact)
         elif val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(qmodel.state_dict())
         history.append(rec)
     hgq_info = None
     if hq is not None:
         best_state, hgq_info = selector.result()
+        thaw_hgq(qmodel)  # the kept epoch may predate the settle masks; its pruned weights round to 0 without them
     qmodel.load_state_dict(best_state)
     if hq is not None:
+        kept = history[hgq_info["selected_epoch"]]["ebops"]
+        if ebops_exact(qmodel) != kept:
+            raise L1TaggerError(f"HGQ: the restored epoch {hgq_info['selected_epoch']} costs {ebops_exact(qmodel)} "
+                                f"EBOPs, not the {kept} measured after it (a settle mask did not hold)")
         bake_hgq(qmodel)  # plain constants on their own grids inside the container: exports exactly
         hgq_info = {"target_ebops": hq.target_ebops, "ebops_start": ebops0, "ebops_final": ebops_exact(qmodel),
                     **hgq_info, **weight_stats(qmodel)}

@@ -36,7 +36,9 @@ flows into the activation widths through Brevitas' straight-through bit width.
 
 Schedule (:class:`BetaSchedule`): loss = CE + beta * EBOPs / target; beta = 0 during ``warmup_epochs``, then starts
 at ``beta0`` and after every epoch whose exact EBOPs exceed the target grows by ``growth`` (up to ``beta_max``);
-below the target it is divided by ``backoff`` (1 = hold), never below ``beta0``. :class:`BestEpoch` keeps the epoch
+below the target it is divided by ``backoff`` (1 = hold), never below ``beta0`` (``adjust: step``: the same factors
+spread over the steps of an epoch). The last ``settle_epochs`` train the weights at frozen widths
+(:func:`freeze_hgq`). :class:`BestEpoch` keeps the epoch
 with the best validation accuracy among those with exact EBOPs <= target (ties: fewer EBOPs), else the cheapest one
 with a warning.
 """
@@ -99,6 +101,8 @@ class HGQWeightQuant(nn.Module):
         self.bits, self.frac = int(bits), int(frac)
         self.f_min = float(self.frac - self.bits)  # at or below: every weight inside the container rounds to 0
         self.f = nn.Parameter(torch.full(fshape, float(init_frac)))
+        # settle phase (freeze_hgq): 1 where the weight is kept, 0 where it stays pruned; None while training bits
+        self.register_buffer("keep", None, persistent=False)
 
     @property
     def limit(self) -> float:
@@ -113,7 +117,8 @@ class HGQWeightQuant(nn.Module):
         fi = self.fi()
         s = torch.exp2(fi)
         q = round_ste(w * s) / s
-        return q.clamp(-self.limit, self.limit)
+        q = q.clamp(-self.limit, self.limit)
+        return q if self.keep is None else q * self.keep
 
     def extra_repr(self) -> str:
         return f"container=fixed<{self.bits},{self.bits - self.frac}>, f={tuple(self.f.shape)}"
@@ -187,6 +192,36 @@ def bake_hgq(model: nn.Module) -> int:
             raise ExportError(f"layer {name!r}: the container weight quantizer changes {bad} baked HGQ weights")
         n += 1
     return n
+
+
+def freeze_hgq(model: nn.Module) -> dict:
+    """Fix the widths for the settle phase: every f and every trainable activation width stops training, and each
+    weight whose quantized value is 0 now stays 0 (the ``keep`` mask: its gradient is 0). Returns {"layers",
+    "pruned"}. :func:`thaw_hgq` undoes the mask (a pruned weight's raw value is untouched by then, so it still
+    rounds to 0)."""
+    layers = pruned = 0
+    with torch.no_grad():
+        for _, layer in quant_linears(model):
+            hq = hgq_quantizer(layer)
+            if hq is None:
+                continue
+            q = layer.weight  # the parametrized (quantized) value
+            hq.keep = (q != 0).to(q.dtype)
+            hq.f.requires_grad_(False)
+            layers += 1
+            pruned += int((q == 0).sum())
+    for name, p in model.named_parameters():
+        if name.endswith("bit_width_offset"):
+            p.requires_grad_(False)
+    return {"layers": layers, "pruned": pruned}
+
+
+def thaw_hgq(model: nn.Module) -> None:
+    """Drop the settle-phase masks (before loading the state of a kept epoch, which may predate them)."""
+    for _, layer in quant_linears(model):
+        hq = hgq_quantizer(layer)
+        if hq is not None:
+            hq.keep = None
 
 
 def is_hgq(model: nn.Module) -> bool:
@@ -529,25 +564,36 @@ def products_may_use_dsp(cfg: HGQConfig, dsp_min_width: int = 8) -> bool:
 
 # ------------------------------------------------------------------------------------------ schedule
 class BetaSchedule:
-    """beta per epoch: 0 during warm-up, then beta0, x growth after each epoch above the target (<= beta_max),
-    / backoff after each epoch at or below it (>= beta0)."""
+    """beta: 0 during warm-up, then beta0; x growth per epoch above the target (<= beta_max), / backoff per epoch at
+    or below it (>= beta0). ``adjust: 'epoch'``: after each epoch, from its exact EBOPs (:meth:`update`);
+    ``'step'``: after each step by the per-step root of those factors, from the step's EBOPs (:meth:`step`)."""
 
     def __init__(self, cfg: HGQConfig):
         self.cfg = cfg
         self.beta = cfg.beta0
 
     def beta_for(self, epoch: int) -> float:
-        """beta of 0-based training epoch ``epoch``."""
+        """beta of 0-based training epoch ``epoch`` (at its start)."""
         return 0.0 if epoch < self.cfg.warmup_epochs else self.beta
 
-    def update(self, epoch: int, exact_ebops: float) -> float:
-        """After 0-based epoch ``epoch`` with ``exact_ebops``: the next beta."""
+    def _move(self, above: bool, power: float) -> None:
         c = self.cfg
-        if epoch >= c.warmup_epochs:
-            if exact_ebops > c.target_ebops:
-                self.beta = min(self.beta * c.beta_growth, c.beta_max)
-            else:
-                self.beta = max(self.beta / c.beta_backoff, c.beta0)
+        if above:
+            self.beta = min(self.beta * c.beta_growth ** power, c.beta_max)
+        else:
+            self.beta = max(self.beta / c.beta_backoff ** power, c.beta0)
+
+    def step(self, epoch: int, ebops_value: float, steps_per_epoch: int) -> float:
+        """After a step of 0-based epoch ``epoch`` whose EBOPs were ``ebops_value``: the beta of the next step
+        (unchanged with ``adjust: 'epoch'`` and during warm-up)."""
+        if self.cfg.beta_adjust == "step" and epoch >= self.cfg.warmup_epochs:
+            self._move(ebops_value > self.cfg.target_ebops, 1.0 / max(int(steps_per_epoch), 1))
+        return self.beta_for(epoch)
+
+    def update(self, epoch: int, exact_ebops: float) -> float:
+        """After 0-based epoch ``epoch`` with ``exact_ebops``: the next beta (``adjust: 'epoch'`` only)."""
+        if self.cfg.beta_adjust == "epoch" and epoch >= self.cfg.warmup_epochs:
+            self._move(exact_ebops > self.cfg.target_ebops, 1.0)
         return self.beta
 
 
@@ -584,7 +630,7 @@ class BestEpoch:
 
 
 __all__ = [
-    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "is_hgq", "hgq_quantizer",
+    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "freeze_hgq", "thaw_hgq", "is_hgq", "hgq_quantizer",
     "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact", "weight_bits",
     "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators", "BetaSchedule",
     "BestEpoch", "round_ste", "clamp_ste", "container_grid", "ACC_EXACT_BITS", "MASK", "target_from_budget",

@@ -173,6 +173,9 @@ HGQ_WEIGHT_QUANTIZER = "Int8WeightPerTensorFixedPoint"
 #: 2^24 LSB (checked per layer by ``l1tagger.qat.hgq.check_accumulators``)
 HGQ_WEIGHT_BITS = (2, 12)
 
+#: when beta changes (HGQConfig.beta_adjust)
+HGQ_BETA_ADJUST = ("epoch", "step")
+
 #: trainable activation widths allowed (per tensor)
 HGQ_ACT_BITS = (2, 12)
 
@@ -191,7 +194,13 @@ class HGQConfig:
     act_trainable:  train the per-tensor widths of the activation quantizers with a learned scale
     act_min_bits, act_max_bits: range of those widths
     beta0, beta_max, beta_growth, beta_backoff, warmup_epochs: the schedule of the EBOPs weight beta
-                    (``l1tagger.qat.hgq.BetaSchedule``)
+                    (``l1tagger.qat.hgq.BetaSchedule``); growth and backoff are factors per epoch
+    beta_adjust:    'epoch' (beta changes after each epoch, from its exact EBOPs) or 'step' (after every step, from
+                    the step's EBOPs, by growth^(1/steps) or backoff^(1/steps): the EBOPs settle at the target
+                    within an epoch instead of overshooting it at the next epoch boundary)
+    settle_epochs:  the last epochs of the fine-tune train the weights at frozen widths: every f and activation
+                    width is fixed, a pruned weight stays pruned, beta = 0, a fresh optimizer (the accuracy
+                    recovers at the cost the compression reached); at most QAT epochs - 1
     lr_frac, lr_bits: AdamW learning rates of the fractional bits f and of the activation widths
     """
 
@@ -208,6 +217,8 @@ class HGQConfig:
     beta_growth: float = 2.0
     beta_backoff: float = 1.0
     warmup_epochs: int = 0
+    beta_adjust: str = "epoch"
+    settle_epochs: int = 0
     lr_frac: float = 0.1
     lr_bits: float = 0.1
 
@@ -228,7 +239,8 @@ class HGQConfig:
                        "granularity": self.granularity},
             "act": {"trainable": self.act_trainable, "min_bits": self.act_min_bits, "max_bits": self.act_max_bits},
             "schedule": {"beta0": self.beta0, "beta_max": self.beta_max, "growth": self.beta_growth,
-                         "backoff": self.beta_backoff, "warmup_epochs": self.warmup_epochs},
+                         "backoff": self.beta_backoff, "warmup_epochs": self.warmup_epochs,
+                         "adjust": self.beta_adjust, "settle_epochs": self.settle_epochs},
             "lr": {"frac": self.lr_frac, "bits": self.lr_bits},
         }
 
@@ -374,7 +386,7 @@ def _check_output(d, where: str) -> dict:
 _HGQ_SECTIONS = {
     "weight": ("bits", "frac", "init_frac", "granularity"),
     "act": ("trainable", "min_bits", "max_bits"),
-    "schedule": ("beta0", "beta_max", "growth", "backoff", "warmup_epochs"),
+    "schedule": ("beta0", "beta_max", "growth", "backoff", "warmup_epochs", "adjust", "settle_epochs"),
     "lr": ("frac", "bits"),
 }
 
@@ -403,6 +415,9 @@ def parse_hgq(d, where: str = "hgq") -> HGQConfig:
     amin = _int(a.get("min_bits", b.act_min_bits), f"{where}.act.min_bits", *HGQ_ACT_BITS)
     amax = _int(a.get("max_bits", b.act_max_bits), f"{where}.act.max_bits", amin, HGQ_ACT_BITS[1])
     beta0 = _number(s.get("beta0", b.beta0), f"{where}.schedule.beta0", 0.0)
+    adjust = s.get("adjust", b.beta_adjust)
+    if adjust not in HGQ_BETA_ADJUST:
+        raise ConfigError(f"recipe field '{where}.schedule.adjust' = {adjust!r}; choose one of {HGQ_BETA_ADJUST}")
     return HGQConfig(
         target_ebops=_target(d["target_ebops"], f"{where}.target_ebops"),
         weight_bits=bits, weight_frac=frac, init_frac=init, granularity=gran,
@@ -412,6 +427,8 @@ def parse_hgq(d, where: str = "hgq") -> HGQConfig:
         beta_growth=_number(s.get("growth", b.beta_growth), f"{where}.schedule.growth", 1.0),
         beta_backoff=_number(s.get("backoff", b.beta_backoff), f"{where}.schedule.backoff", 1.0),
         warmup_epochs=_int(s.get("warmup_epochs", b.warmup_epochs), f"{where}.schedule.warmup_epochs", 0, 10**6),
+        beta_adjust=adjust,
+        settle_epochs=_int(s.get("settle_epochs", b.settle_epochs), f"{where}.schedule.settle_epochs", 0, 10**6),
         lr_frac=_number(lr.get("frac", b.lr_frac), f"{where}.lr.frac", 1e-12),
         lr_bits=_number(lr.get("bits", b.lr_bits), f"{where}.lr.bits", 1e-12),
     )
