@@ -152,6 +152,7 @@ def _hgq_data():
     (lambda d: d["hgq"]["schedule"].update(warmup_epochs=-1), "hgq.schedule.warmup_epochs"),
     (lambda d: d["hgq"]["schedule"].update(adjust="batch"), "hgq.schedule.adjust"),
     (lambda d: d["hgq"]["schedule"].update(settle_epochs=1.5), "hgq.schedule.settle_epochs"),
+    (lambda d: d["hgq"]["schedule"].update(margin=0.9), "hgq.schedule.margin"),
     (lambda d: d["hgq"]["lr"].update(frac=0), "hgq.lr.frac"),
     (lambda d: d["hgq"].update(schedule=[1]), "hgq.schedule"),
     (lambda d: d.update(weight={"quantizer": "Int8WeightPerTensorFixedPoint", "bits": 8, "frac": 7}), "weight.bits"),
@@ -237,6 +238,8 @@ def test_schedule_and_selection():
         b = st.step(1, 90, steps_per_epoch=4)
     assert b == pytest.approx(1.0)  # /2 per epoch below the target, not below beta0
     assert hgq.BetaSchedule(cfg).step(3, 500, 4) == 1.0  # 'epoch' mode: steps change nothing
+    # margin: steered to 0.9 x the target, 95 EBOPs count as above it
+    assert hgq.BetaSchedule(dataclasses.replace(cfg, beta_margin=0.1, warmup_epochs=0)).update(0, 95) == 2.0
     m = torch.nn.Linear(1, 1)
     best = hgq.BestEpoch(100)
     best.offer(0, 0.9, 300, m)

@@ -566,11 +566,13 @@ def products_may_use_dsp(cfg: HGQConfig, dsp_min_width: int = 8) -> bool:
 class BetaSchedule:
     """beta: 0 during warm-up, then beta0; x growth per epoch above the target (<= beta_max), / backoff per epoch at
     or below it (>= beta0). ``adjust: 'epoch'``: after each epoch, from its exact EBOPs (:meth:`update`);
-    ``'step'``: after each step by the per-step root of those factors, from the step's EBOPs (:meth:`step`)."""
+    ``'step'``: after each step by the per-step root of those factors, from the step's EBOPs (:meth:`step`).
+    Above/below means relative to ``goal`` = target * (1 - margin)."""
 
     def __init__(self, cfg: HGQConfig):
         self.cfg = cfg
         self.beta = cfg.beta0
+        self.goal = float(cfg.target_ebops) * (1.0 - cfg.beta_margin)
 
     def beta_for(self, epoch: int) -> float:
         """beta of 0-based training epoch ``epoch`` (at its start)."""
@@ -587,13 +589,13 @@ class BetaSchedule:
         """After a step of 0-based epoch ``epoch`` whose EBOPs were ``ebops_value``: the beta of the next step
         (unchanged with ``adjust: 'epoch'`` and during warm-up)."""
         if self.cfg.beta_adjust == "step" and epoch >= self.cfg.warmup_epochs:
-            self._move(ebops_value > self.cfg.target_ebops, 1.0 / max(int(steps_per_epoch), 1))
+            self._move(ebops_value > self.goal, 1.0 / max(int(steps_per_epoch), 1))
         return self.beta_for(epoch)
 
     def update(self, epoch: int, exact_ebops: float) -> float:
         """After 0-based epoch ``epoch`` with ``exact_ebops``: the next beta (``adjust: 'epoch'`` only)."""
         if self.cfg.beta_adjust == "epoch" and epoch >= self.cfg.warmup_epochs:
-            self._move(exact_ebops > self.cfg.target_ebops, 1.0)
+            self._move(exact_ebops > self.goal, 1.0)
         return self.beta
 
 

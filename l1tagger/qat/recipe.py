@@ -198,6 +198,8 @@ class HGQConfig:
     beta_adjust:    'epoch' (beta changes after each epoch, from its exact EBOPs) or 'step' (after every step, from
                     the step's EBOPs, by growth^(1/steps) or backoff^(1/steps): the EBOPs settle at the target
                     within an epoch instead of overshooting it at the next epoch boundary)
+    beta_margin:    the schedule steers the EBOPs to target * (1 - margin) (the kept epoch still only needs <= target):
+                    room for the settle epochs, whose integer weights may change bit spans
     settle_epochs:  the last epochs of the fine-tune train the weights at frozen widths: every f and activation
                     width is fixed, a pruned weight stays pruned, beta = 0, a fresh optimizer (the accuracy
                     recovers at the cost the compression reached); at most QAT epochs - 1
@@ -218,6 +220,7 @@ class HGQConfig:
     beta_backoff: float = 1.0
     warmup_epochs: int = 0
     beta_adjust: str = "epoch"
+    beta_margin: float = 0.0
     settle_epochs: int = 0
     lr_frac: float = 0.1
     lr_bits: float = 0.1
@@ -240,7 +243,8 @@ class HGQConfig:
             "act": {"trainable": self.act_trainable, "min_bits": self.act_min_bits, "max_bits": self.act_max_bits},
             "schedule": {"beta0": self.beta0, "beta_max": self.beta_max, "growth": self.beta_growth,
                          "backoff": self.beta_backoff, "warmup_epochs": self.warmup_epochs,
-                         "adjust": self.beta_adjust, "settle_epochs": self.settle_epochs},
+                         "adjust": self.beta_adjust, "margin": self.beta_margin,
+                         "settle_epochs": self.settle_epochs},
             "lr": {"frac": self.lr_frac, "bits": self.lr_bits},
         }
 
@@ -386,7 +390,7 @@ def _check_output(d, where: str) -> dict:
 _HGQ_SECTIONS = {
     "weight": ("bits", "frac", "init_frac", "granularity"),
     "act": ("trainable", "min_bits", "max_bits"),
-    "schedule": ("beta0", "beta_max", "growth", "backoff", "warmup_epochs", "adjust", "settle_epochs"),
+    "schedule": ("beta0", "beta_max", "growth", "backoff", "warmup_epochs", "adjust", "margin", "settle_epochs"),
     "lr": ("frac", "bits"),
 }
 
@@ -428,6 +432,7 @@ def parse_hgq(d, where: str = "hgq") -> HGQConfig:
         beta_backoff=_number(s.get("backoff", b.beta_backoff), f"{where}.schedule.backoff", 1.0),
         warmup_epochs=_int(s.get("warmup_epochs", b.warmup_epochs), f"{where}.schedule.warmup_epochs", 0, 10**6),
         beta_adjust=adjust,
+        beta_margin=_number(s.get("margin", b.beta_margin), f"{where}.schedule.margin", 0.0, 0.5),
         settle_epochs=_int(s.get("settle_epochs", b.settle_epochs), f"{where}.schedule.settle_epochs", 0, 10**6),
         lr_frac=_number(lr.get("frac", b.lr_frac), f"{where}.lr.frac", 1e-12),
         lr_bits=_number(lr.get("bits", b.lr_bits), f"{where}.lr.bits", 1e-12),
