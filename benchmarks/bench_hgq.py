@@ -218,8 +218,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-particles", type=int, nargs="+", default=[16, 32])
     ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    ap.add_argument("--targets", type=_target, nargs="+", default=[4e5, 2e5, 1e5],
-                    help="EBOPs targets of the HGQ runs (qat.target_ebops), or 'budget' (default: %(default)s)")
+    ap.add_argument("--targets", type=_target, nargs="*", default=[4e5, 2e5, 1e5],
+                    help="EBOPs targets of the HGQ runs (qat.target_ebops), or 'budget'; none: only the int8 "
+                         "baseline (default: %(default)s)")
     ap.add_argument("--n-per-class", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=20)
@@ -236,6 +237,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     out, work = Path(a.out), Path(a.work)
     recipes = ([] if a.no_int8 else [("int8_floor", None)]) + [("hgq_budget", t) for t in a.targets]
+    if not recipes:
+        ap.error("nothing to run: --no-int8 and no --targets")
     for n in a.n_particles:
         for kind in a.kinds:
             for recipe, target in recipes:
