@@ -30,7 +30,6 @@ with the same full config replaces its row (and says so); every row records the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
+from l1tagger.report.figures import run_figures
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 from l1tagger.utils.dataclass_io import to_dict
 from l1tagger.utils.provenance import add_rows, config_key, provenance
@@ -77,57 +77,51 @@ def run_one(a, n: int, kind: str, recipe: str, target, work: Path) -> dict:
     except BudgetNotReachedError as exc:  # the report is written: record the row
         print(f"  (does not fit the budget: {exc})")
     wall = time.perf_counter() - t0
-    run = cfg.run_dir
-    rep = json.loads((run / "report.json").read_text())
-    acc = {st: (rep["physics"].get(st) or {}).get("accuracy") if isinstance(rep["physics"].get(st), dict) else None
-           for st in ("float", "qat", "firmware")}
-    qm = json.loads((run / "qat" / "metrics.json").read_text())
-    est = rep["estimate"]["total"]
-    da = rep["da4ml_cost"] if isinstance(rep["da4ml_cost"], dict) else {}
-    rr = rep["rtl_route"] if isinstance(rep["rtl_route"], dict) else {}
-    interp = rr.get("interp") if isinstance(rr.get("interp"), dict) else None
-    hq = qm.get("hgq") or {}
     return {
-        "n_particles": n, "attention": kind, "recipe": recipe, "target_ebops": hq.get("target_ebops"),
-        "target_source": (rep.get("hgq") or {}).get("target_source") if isinstance(rep.get("hgq"), dict) else None,
-        "accuracy_float": acc["float"], "accuracy_qat": acc["qat"], "accuracy_firmware_tb": acc["firmware"],
-        "ebops": hq.get("ebops_final") if hq else est["ebops"], "ebops_source": "hgq exact (kept epoch)" if hq else
-        "estimate", "da4ml_lut": da.get("lut"), "da4ml_status": da.get("status"), "da4ml_reason": da.get("reason"),
-        "est_lut": est["lut"], "est_dsp": est["dsp"], "est_bram18": est["bram18"], "latency_ns": est["latency_ns"],
-        "latency_cycles": est["latency_cycles"], "csim_bit_exact": (rep["bit_exact"] or {}).get("bit_exact")
-        if isinstance(rep["bit_exact"], dict) else None,
-        "csim_jets": rep["bit_exact"].get("n_jets") if isinstance(rep["bit_exact"], dict) else None,
-        "rtl_bit_exact": interp.get("bit_exact") if interp else None, "rtl_jets": interp.get("n_jets") if interp
-        else None, "fits_budget": rep["budget_verdict"] == "pass", "budget_verdict": rep["budget_verdict"],
+        "n_particles": n, "attention": kind, "interaction": cfg.model.interaction, "recipe": recipe,
+        **run_figures(cfg.run_dir),
         "wall_s": round(wall, 1),
         "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
     }
 
 
+#: the run-config fields the float model depends on: rows sharing them compare HGQ and int8 on one float model
+FLOAT_FIELDS = ("model", "train", "class_set", "dataset", "n_per_class", "seed")
+
+
+def interaction(r: dict) -> str:
+    """The row's interaction design (rows from before the field existed used the per-pair MLP)."""
+    return r.get("interaction") or r["config"]["model"].get("interaction", "mlp")
+
+
 def targets_met(rows: list[dict]) -> list[dict]:
-    """Per (N, kind): the best HGQ row within 1 point of int8 at <= 1/5 of its da4ml cost, and the cheapest HGQ
-    row's da4ml cost against the anchor."""
+    """Per float model (N, kind, interaction, training: ``FLOAT_FIELDS``): the best HGQ row within 1 point of the
+    int8 row of the same float model at <= 1/5 of its da4ml cost, and the cheapest HGQ row's da4ml cost against the
+    anchor."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        key = config_key({k: r["config"].get(k) for k in FLOAT_FIELDS})
+        groups.setdefault(key, []).append(r)
     out = []
-    for n in sorted({r["n_particles"] for r in rows}):
-        for kind in KINDS:
-            sel = [r for r in rows if r["n_particles"] == n and r["attention"] == kind]
-            base = next((r for r in sel if r["recipe"] == "int8_floor"), None)
-            hgq = [r for r in sel if r["recipe"] != "int8_floor" and r.get("da4ml_lut")]
-            if not sel:
-                continue
-            ok = [r for r in hgq if base and base.get("da4ml_lut") and r["accuracy_qat"] is not None
-                  and r["accuracy_qat"] >= base["accuracy_qat"] - 0.01 and r["da4ml_lut"] <= base["da4ml_lut"] / 5]
-            cheapest = min(hgq, key=lambda r: r["da4ml_lut"]) if hgq else None
-            out.append({"n_particles": n, "attention": kind,
-                        "int8_accuracy": base["accuracy_qat"] if base else None,
-                        "int8_da4ml_lut": base.get("da4ml_lut") if base else None,
-                        "within_1pt_at_1_5_cost": bool(ok),
-                        "best_such": max(ok, key=lambda r: r["accuracy_qat"])["config_key"] if ok else None,
-                        "cheapest_hgq_da4ml_lut": cheapest["da4ml_lut"] if cheapest else None,
-                        "anchor_lut": ANCHOR_LUT.get(n),
-                        "at_or_below_anchor": bool(cheapest and ANCHOR_LUT.get(n)
-                                                   and cheapest["da4ml_lut"] <= ANCHOR_LUT[n])})
+    for key, sel in sorted(groups.items(), key=lambda kv: (kv[1][0]["n_particles"], kv[1][0]["attention"])):
+        n, kind = sel[0]["n_particles"], sel[0]["attention"]
+        base = next((r for r in reversed(sel) if r["recipe"] == "int8_floor"), None)
+        hgq = [r for r in sel if r["recipe"] != "int8_floor" and r.get("da4ml_lut")]
+        ok = [r for r in hgq if base and base.get("da4ml_lut") and r["accuracy_qat"] is not None
+              and r["accuracy_qat"] >= base["accuracy_qat"] - 0.01 and r["da4ml_lut"] <= base["da4ml_lut"] / 5]
+        cheapest = min(hgq, key=lambda r: r["da4ml_lut"]) if hgq else None
+        out.append({"n_particles": n, "attention": kind, "interaction": interaction(sel[0]),
+                    "float_accuracy": sel[0].get("accuracy_float"), "float_key": key,
+                    "int8_accuracy": base["accuracy_qat"] if base else None,
+                    "int8_da4ml_lut": base.get("da4ml_lut") if base else None,
+                    "within_1pt_at_1_5_cost": bool(ok),
+                    "best_such": max(ok, key=lambda r: r["accuracy_qat"])["config_key"] if ok else None,
+                    "cheapest_hgq_da4ml_lut": cheapest["da4ml_lut"] if cheapest else None,
+                    "cheapest_hgq_accuracy": cheapest["accuracy_qat"] if cheapest else None,
+                    "anchor_lut": ANCHOR_LUT.get(n),
+                    "at_or_below_anchor": bool(cheapest and ANCHOR_LUT.get(n)
+                                               and cheapest["da4ml_lut"] <= ANCHOR_LUT[n])})
     return out
 
 
@@ -196,7 +190,7 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
         commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
         tgt = "—" if not r.get("target_ebops") else f"{r['target_ebops']:,.0f} ({r.get('target_source')})"
         lines.append(
-            f"| {r['n_particles']} | {r['attention']} d{r['config']['model']['d_model']} | {r['recipe']} | {tgt} | "
+            f"| {r['n_particles']} | {r['attention']} d{r['config']['model']['d_model']} {interaction(r)} | {r['recipe']} | {tgt} | "
             f"{r['config']['n_per_class']} | "
             f"{f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / {f(r['accuracy_firmware_tb'])} | "
             f"{f(r['ebops'])} | {f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | "
@@ -204,11 +198,16 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
             f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}) | "
             f"{r['fits_budget']} | {commit} |")
     lines += ["", "## The issue's targets", "",
-              "| N | kind | int8 accuracy | int8 da4ml LUT | HGQ within 1 point at <= 1/5 of its cost | cheapest HGQ "
-              "da4ml LUT | HGQ2 Linformer LUT | at or below it |", "|---|---|---|---|---|---|---|---|"]
+              "Per float model (the same N, kind, interaction and float training: the int8 row and the HGQ rows "
+              "fine-tune one checkpoint).", "",
+              "| N | kind | float accuracy | int8 accuracy | int8 da4ml LUT | HGQ within 1 point at <= 1/5 of its "
+              "cost | cheapest HGQ da4ml LUT (accuracy) | HGQ2 Linformer LUT | at or below it |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for m in met:
-        lines.append(f"| {m['n_particles']} | {m['attention']} | {f(m['int8_accuracy'])} | {f(m['int8_da4ml_lut'])} | "
-                     f"{'yes' if m['within_1pt_at_1_5_cost'] else 'NO'} | {f(m['cheapest_hgq_da4ml_lut'])} | "
+        lines.append(f"| {m['n_particles']} | {m['attention']} {m['interaction']} | {f(m['float_accuracy'])} | "
+                     f"{f(m['int8_accuracy'])} | {f(m['int8_da4ml_lut'])} | "
+                     f"{'yes' if m['within_1pt_at_1_5_cost'] else 'NO'} | {f(m['cheapest_hgq_da4ml_lut'])} "
+                     f"({f(m.get('cheapest_hgq_accuracy'))}) | "
                      f"{f(m['anchor_lut'])} | {'yes' if m['at_or_below_anchor'] else 'NO'} |")
     lines += ["", "![accuracy vs da4ml cost](hgq.png)", "numbers: `hgq.plot.json`"]
     return "\n".join(lines) + "\n"

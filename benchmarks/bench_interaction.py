@@ -32,7 +32,6 @@ under --work (kept: a rerun resumes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -42,6 +41,7 @@ from pathlib import Path
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
 from l1tagger.report.blocks import BLOCKS, interaction_share
+from l1tagger.report.figures import run_figures
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 from l1tagger.utils.dataclass_io import to_dict
 from l1tagger.utils.provenance import add_rows, config_key, provenance
@@ -86,37 +86,13 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
     except BudgetNotReachedError as exc:  # the report is written: record the row
         print(f"  (does not fit the budget: {exc})")
     wall = time.perf_counter() - t0
-    run = cfg.run_dir
-    rep = json.loads((run / "report.json").read_text())
-    phys = rep.get("physics") or {}
-    acc = {st: phys[st].get("accuracy") if isinstance(phys.get(st), dict) else None
-           for st in ("float", "qat", "firmware")}
-    jets = {st: phys[st].get("n_jets") if isinstance(phys.get(st), dict) else None
-            for st in ("float", "qat", "firmware")}
-    qm = json.loads((run / "qat" / "metrics.json").read_text())
-    est = rep["estimate"]["total"]
-    da = rep["da4ml_cost"] if isinstance(rep.get("da4ml_cost"), dict) else {}
-    rr = rep["rtl_route"] if isinstance(rep.get("rtl_route"), dict) else {}
-    interp = rr.get("interp") if isinstance(rr.get("interp"), dict) else None
-    be = rep["bit_exact"] if isinstance(rep.get("bit_exact"), dict) else {}
-    blocks = rep.get("blocks") if isinstance(rep.get("blocks"), dict) else None
-    hq = qm.get("hgq") or {}
+    fig = run_figures(cfg.run_dir)
     return {
         "n_particles": n, "attention": a.attention, "inputs": inputs, "design": design,
         "pair_hidden": hidden if design.startswith("mlp") else None,
         "pair_table_bits": a.table_bits if design.startswith("table") else None, "recipe": recipe,
-        "accuracy_float": acc["float"], "accuracy_qat": acc["qat"], "accuracy_firmware_tb": acc["firmware"],
-        "jets": {"per_class": a.n_per_class, **{f"accuracy_{k}": v for k, v in jets.items()}},
-        "ebops": hq.get("ebops_final") if hq else est["ebops"],
-        "ebops_source": "hgq exact (kept epoch)" if hq else "estimate",
-        "da4ml_lut": da.get("lut"), "da4ml_status": da.get("status"), "da4ml_reason": da.get("reason"),
-        "est_lut": est["lut"], "est_dsp": est["dsp"], "est_cost": est.get("cost"), "latency_ns": est["latency_ns"],
-        "latency_cycles": est["latency_cycles"],
-        "blocks": blocks, "u_share": interaction_share(blocks) if blocks else None,
-        "csim_bit_exact": be.get("bit_exact"), "csim_jets": be.get("n_jets"),
-        "rtl_bit_exact": interp.get("bit_exact") if interp else None,
-        "rtl_jets": interp.get("n_jets") if interp else None,
-        "fits_budget": rep.get("budget_verdict") == "pass", "budget_verdict": rep.get("budget_verdict"),
+        **fig, "jets": {"per_class": a.n_per_class, **fig["jets"]},
+        "u_share": interaction_share(fig["blocks"]) if fig["blocks"] else None,
         "wall_s": round(wall, 1), "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
     }

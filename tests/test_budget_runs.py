@@ -121,6 +121,18 @@ def test_infeasible_budget_fails_naming_the_smallest_cost_and_keeps_the_artifact
     assert d["status"] == "ok" and d["lut"] > 0
     assert (root / "hls_projects" / "tiny" / "da4ml_cost.json").is_file()
     assert not (root / "hls_projects" / "tiny" / "rtl").exists()
+    # the benchmarks' flat figures of the run read the same numbers
+    from l1tagger.errors import L1TaggerError
+    from l1tagger.report.figures import run_figures
+
+    fig = run_figures(run)
+    qm = json.loads((run / "qat" / "metrics.json").read_text())["hgq"]
+    assert fig["budget_verdict"] == "fail" and fig["fits_budget"] is False and fig["da4ml_lut"] == d["lut"]
+    assert fig["ebops"] == qm["ebops_final"] and fig["ebops_source"] == "hgq exact (kept epoch)"
+    assert fig["target_source"] == "budget" and fig["csim_jets"] == 20 and fig["csim_bit_exact"] is True
+    assert fig["accuracy_qat"] == rep["physics"]["qat"]["accuracy"] and fig["est_lut"] == rep["estimate"]["total"]["lut"]
+    with pytest.raises(L1TaggerError, match="no report.json"):
+        run_figures(root / "runs")
 
 
 def test_rerun_of_an_infeasible_budget_redoes_only_the_report(infeasible, capsys):
