@@ -154,6 +154,12 @@ def test_pair_table_spec_and_semantics():
         pairtable.PairTableSpec(3, 2, (0.3, 0.0), (-1, 0))
     with pytest.raises(ConfigError, match="field 'bits' = 11"):
         pairtable.PairTableSpec(11, 2, (0.0,), (0,))
+    assert pairtable.PairTableSpec.from_json(spec.to_json()) == spec
+    for bad, msg in (({**spec.to_dict(), "bitz": 3}, r"^spec\.bitz: unknown key"),
+                     ({"bits": 3, "n_heads": 2, "lo": [0.0]}, r"^spec\.exp: missing"),
+                     ({**spec.to_dict(), "lo": ["a", 0.0]}, r"^spec\.lo\[0\]: expected float")):
+        with pytest.raises(ConfigError, match=msg):
+            pairtable.PairTableSpec.from_dict(bad, "spec")
     with pytest.raises(ConfigError, match=r"table shape \(2, 2, 7\), the spec needs"):
         pairtable.pairtable_np(x, t[..., :7], spec)
     lo, e = pairtable.calibrate_range(np.linspace(-3.2, 4.1, 1000), 5, quantile=0.0)

@@ -110,8 +110,12 @@ def test_word_format_yaml_and_refusals_name_the_field(tmp_path):
         assert msg in str(exc.value)
     with pytest.raises(ConfigError, match="unknown word format 'l1ct_v9'"):
         load_word_format("l1ct_v9")
-    with pytest.raises(ConfigError, match="unknown l1 feature spec key"):
+    with pytest.raises(ConfigError, match=r"^fromat: unknown key \(known keys: \['format'"):
         L1FeatureSpec.from_dict({"fromat": "l1ct"})
+    with pytest.raises(ConfigError, match=r"^format: unknown word format 'l1ct_v9'"):
+        L1FeatureSpec.from_dict({"format": "l1ct_v9"})
+    with pytest.raises(ConfigError, match=r"^frac: expected int, got str"):
+        L1FeatureSpec.from_dict({"frac": "4"})
     with pytest.raises(ConfigError, match="unknown particle feature 'part_e_log'"):
         L1FeatureSpec.from_dict({"particle_features": ["logpt", "part_e_log"]})
 
@@ -365,7 +369,7 @@ def test_model_config_l1words_validation():
     cfg = ModelConfig.from_dict({"inputs": "l1words", "l1features": {"particle_features": ["logpt", "deta"]}})
     assert cfg.n_features == 2 and cfg.l1_spec.particle_features == ("logpt", "deta")
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ConfigError, match="l1features: unknown l1 feature spec key"):
+    with pytest.raises(ConfigError, match=r"^l1features\.bits: unknown key \(known keys of l1features"):
         ModelConfig.from_dict({"inputs": "l1words", "l1features": {"bits": 3}})
     with pytest.raises(ConfigError, match="inputs: 'words' is not one of"):
         ModelConfig.from_dict({"inputs": "words"})

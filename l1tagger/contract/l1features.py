@@ -38,6 +38,7 @@ Imports numpy (and onnx for :func:`spec_of_node`) only; never torch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -252,21 +253,22 @@ class L1FeatureSpec:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: Mapping | None) -> "L1FeatureSpec":
+    def from_dict(cls, d: Mapping | None, path: str = "") -> "L1FeatureSpec":
         """From a mapping of :data:`SPEC_KEYS` (missing keys take the defaults; ``format`` a name, a mapping or a
-        .yaml path); ConfigError naming an unknown key."""
+        .yaml path, resolved by ``load_word_format``). Strict as ``l1tagger.utils.dataclass_io.from_dict``: an
+        unknown or mistyped key is a ConfigError naming its dotted path (``path`` = where the spec sits)."""
         d = {} if d is None else d
         if not isinstance(d, Mapping):
-            raise ConfigError(f"l1 feature spec must be a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(SPEC_KEYS))
-        if unknown:
-            raise ConfigError(f"unknown l1 feature spec key(s) {unknown}; known: {list(SPEC_KEYS)}")
-        kw = dict(d)
-        if "format" in kw:
-            kw["format"] = load_word_format(kw["format"])
-        if "particle_features" in kw and isinstance(kw["particle_features"], list):
-            kw["particle_features"] = tuple(kw["particle_features"])
-        return cls(**kw)
+            raise ConfigError(f"{path or 'l1 feature spec'}: expected a mapping of L1FeatureSpec keys, got "
+                              f"{type(d).__name__}")
+        spec = dataclass_io.from_dict(cls, {k: v for k, v in d.items() if k != "format"}, path)
+        if "format" not in d:
+            return spec
+        try:
+            fmt = load_word_format(d["format"])
+        except ConfigError as exc:
+            raise ConfigError(f"{dataclass_io.join_path(path, 'format')}: {exc}") from None
+        return dataclasses.replace(spec, format=fmt)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "L1FeatureSpec":

@@ -95,15 +95,10 @@ class PairTableSpec:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "PairTableSpec":
-        if not isinstance(d, Mapping):
-            raise ConfigError(f"pair table spec must be a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(SPEC_KEYS))
-        missing = sorted(set(SPEC_KEYS) - set(d))
-        if unknown or missing:
-            raise ConfigError(f"pair table spec: unknown key(s) {unknown} / missing key(s) {missing}; keys: "
-                              f"{list(SPEC_KEYS)}")
-        return cls(d["bits"], d["n_heads"], tuple(d["lo"]), tuple(d["exp"]))
+    def from_dict(cls, d: Mapping, path: str = "") -> "PairTableSpec":
+        """Strict (``l1tagger.utils.dataclass_io.from_dict``: unknown, missing and mistyped fields name the dotted
+        field, ``path`` being where the spec sits in a larger document); ranges checked on construction."""
+        return dataclass_io.from_dict(cls, d, path)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "PairTableSpec":

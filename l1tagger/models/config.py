@@ -104,10 +104,7 @@ class ModelConfig:
         bad key)."""
         from l1tagger.contract.l1features import L1FeatureSpec
 
-        try:
-            return L1FeatureSpec.from_dict(self.l1features)
-        except ConfigError as exc:
-            raise ConfigError(f"l1features: {exc}") from None
+        return L1FeatureSpec.from_dict(self.l1features, "l1features")
 
     @property
     def symmetric_pairs(self) -> bool:
