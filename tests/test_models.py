@@ -139,7 +139,7 @@ class NamingOps(FloatOps):
 
     def __init__(self):
         self.names = []
-        for method in ("input_quant", "quant", "linear", "relu", "matmul", "add", "mul", "softmax"):
+        for method in ("input_quant", "quant", "linear", "relu", "matmul", "add", "mul", "mask_mul", "softmax"):
             base = getattr(FloatOps, method)
             setattr(self, method, self._wrap(base))
 

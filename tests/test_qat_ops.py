@@ -113,3 +113,29 @@ def test_unsupported_op_fails_at_export_with_its_name():
 
     with pytest.raises(ExportError, match="Sigmoid"):
         export_qonnx_model(Bad().eval(), (torch.zeros(1, 4, 3), torch.ones(1, 4)))
+
+
+@pytest.mark.parametrize("recipe", ["int8", "hgq_budget"])
+def test_pair_mask_is_a_two_bit_zero_one_grid_whatever_the_recipe(recipe):
+    """Linformer + U multiplies U by the pair mask: that mask is a product of two 0/1 masks on a constant unsigned
+    scale-1 grid (mask_mul), so U x mask costs bits(U) x 2, not bits(U) x the recipe's activation width."""
+    from l1tagger.models import ModelConfig
+    from l1tagger.qat import hgq
+    from l1tagger.qat.ops import MASK_BITS
+    from l1tagger.qat.recipe import load_recipe
+
+    r = load_recipe(recipe)
+    cfg = ModelConfig(n_particles=8, n_classes=3, attention="linformer", pair_bias=True, d_model=8, n_heads=2,
+                      ffn_dim=8, embed_dim=8, head_dim=8, pair_hidden=4, linformer_k=4, features="l1")
+    q = build_model(cfg, ops=QuantOps(r)).eval()
+    if r.hgq is not None:
+        hgq.attach_hgq(q, r.hgq)
+    out = q.pair_mask.out.act_quant  # QuantIdentity's proxy
+    assert int(out.bit_width()) == MASK_BITS == 2 and not out.is_signed and float(out.scale()) == 1.0
+    terms = {t.module: t for t in hgq.cost_graph(q).terms}
+    per_layer = hgq.ebops_exact(q, per_layer=True)
+    u_bits = 8  # the recipes' starting activation width of U
+    t = terms["blocks.0.heads.0.umask"]
+    assert per_layer["blocks.0.heads.0.umask"] == t.count * u_bits * MASK_BITS
+    # the mask product itself: two 0/1 graph masks, 1 bit each
+    assert per_layer["pair_mask"] == terms["pair_mask"].count

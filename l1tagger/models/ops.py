@@ -14,6 +14,9 @@ Contract (every method takes the layer's dotted ``name`` first, so recipes can o
     matmul(name)                      -> module(a, b): a @ b of two activations, output quantized
     add(name)                         -> module(a, b): a + b of two activations, output quantized
     mul(name)                         -> module(a, b): a * b (broadcasting; used for masks), output quantized
+    mask_mul(name)                    -> module(a, b): a * b of two 0/1 masks (broadcasting): exactly 0/1, so the
+                                         quantized output is a constant 1-bit unsigned grid (scale 1), never
+                                         trained or set by a recipe; a product by it costs bits(x) x 1
     softmax(name, topk)               -> module(logits, key_mask): softmax over the last axis where keys with
                                          key_mask == 0 and (if topk > 0) all but the topk largest logits of each
                                          row get exactly zero weight. Float: exact masked softmax; quantized: the
@@ -190,6 +193,9 @@ class FloatOps:
         return _Binary(torch.add)
 
     def mul(self, name: str) -> nn.Module:
+        return _Binary(torch.mul)
+
+    def mask_mul(self, name: str) -> nn.Module:
         return _Binary(torch.mul)
 
     def softmax(self, name: str, topk: int = 0) -> nn.Module:

@@ -292,7 +292,7 @@ class L1Tagger(nn.Module):
         self.embed_relu = ops.relu("embed.relu")
         self.embed_fc2 = ops.linear("embed.fc2", cfg.embed_dim, cfg.d_model)
         self.pair = interaction(ops, "pair", cfg) if cfg.pair_bias else None
-        self.pair_mask = ops.mul("pair.mask") if cfg.pair_bias and cfg.attention == "linformer" else None
+        self.pair_mask = ops.mask_mul("pair.mask") if cfg.pair_bias and cfg.attention == "linformer" else None
         self.blocks = nn.ModuleList(AttentionBlock(ops, f"blocks.{i}", cfg) for i in range(cfg.n_blocks))
         self.cls = ClassAttentionPool(ops, "cls", cfg)
         self.head_fc1 = ops.linear("head.fc1", cfg.d_model, cfg.head_dim)

@@ -124,6 +124,11 @@ class QuantSoftmax(nn.Module):
         return self.out_q(self.softmax(self.in_q(logits), key_mask))
 
 
+#: width of a mask product's grid (``mask_mul``): unsigned, scale 1. 2, not 1: Brevitas exports a 1-bit quantizer as
+#: BipolarQuant (values -1/+1), which is not a 0/1 grid and not in the graph contract
+MASK_BITS = 2
+
+
 class QuantOps:
     """Brevitas layers with bit widths from a recipe (a :class:`Recipe` or a path to ``quantize/*.yaml``)."""
 
@@ -203,6 +208,12 @@ class QuantOps:
 
     def mul(self, name: str) -> nn.Module:
         return QuantBinary(torch.mul, self._out(name, "mul"))
+
+    def mask_mul(self, name: str) -> nn.Module:
+        """The product of two 0/1 masks on the constant grid ufixed<MASK_BITS, MASK_BITS> (scale 1: 0 and 1 exactly),
+        whatever the recipe: what it multiplies costs bits(x) x MASK_BITS, not x the recipe's activation width."""
+        self.used.add(name)
+        return QuantBinary(torch.mul, _act(QuantSpec("Uint8ActPerTensorFixedPoint", MASK_BITS, 0), self._mode))
 
     def softmax(self, name: str, topk: int = 0) -> nn.Module:
         self.used.add(name)
