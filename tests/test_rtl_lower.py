@@ -163,3 +163,61 @@ def test_constant_outside_da4ml_range_is_rejected():
     with pytest.raises(ConversionError, match="constant .* hardware domain"):
         check_constants(bad)
     check_constants(good)
+
+
+def _quant_chain(in_scale: float, in_bits: int, in_signed: int, out_scale: float, out_bits: int,
+                 rounding: str) -> ModelWrapper:
+    """x (1, 16) -> Quant(in_scale, in_bits, in_signed, FLOOR) -> Quant(out_scale, out_bits, signed, rounding) -> y."""
+    from onnx import TensorProto, numpy_helper
+
+    def q(name, src, dst, scale, bits, mode, signed=1):
+        inits = [numpy_helper.from_array(np.array(v, np.float32), f"{name}_{k}")
+                 for k, v in (("scale", scale), ("zp", 0.0), ("bits", float(bits)))]
+        node = helper.make_node("Quant", [src] + [i.name for i in inits], [dst], name=name,
+                                domain="qonnx.custom_op.general", signed=signed, narrow=0, rounding_mode=mode)
+        return node, inits
+
+    n1, i1 = q("Quant_in", "x", "t", in_scale, in_bits, "FLOOR", in_signed)
+    n2, i2 = q("Quant_out", "t", "y", out_scale, out_bits, rounding)
+    g = helper.make_graph([n1, n2], "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])], i1 + i2)
+    return ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+
+
+@pytest.mark.parametrize("in_signed, out_scale, rounding, expect_min, expect_max", [
+    (1, 0.5, "FLOOR", -0.5, 0.0),  # signed inputs -8/128 .. 7/128: negative ones floor to -0.5
+    (0, 0.125, "HALF_UP", 0.0, 0.125),  # unsigned 0 .. 15/128: >= 8/128 rounds up to 0.125 (2^-3 > the range)
+])
+def test_rounding_to_a_grid_coarser_than_the_whole_input_range(in_signed, out_scale, rounding, expect_min,
+                                                                 expect_max):
+    """Found on a pruned HGQ Linformer (benchmarks, 80k EBOPs): a Quant to the grid 0.5 of an input whose values all
+    lie within (-0.0625, 0.0625). floor(-0.03125 / 0.5) * 0.5 = -0.5 needs more integer bits than the input has;
+    the lowering kept the input's integer bits (+1) and the result wrapped to 0 in 400 of 3200 values."""
+    from l1tagger.export.reference import run_reference
+    from l1tagger.rtl.lower import lower_model
+
+    m = _quant_chain(2.0**-7, 4, in_signed, out_scale, 3, rounding)
+    x = (np.arange(16, dtype=np.float32) - 8 * in_signed)[None] / 128
+    feed = {"x": np.repeat(x, 2, axis=0)}
+    ref = run_reference(m, feed)["y"]
+    lm = lower_model(m)
+    y = lm.decode_outputs(lm.comb.predict(lm.encode_inputs(feed), n_threads=1))["y"]
+    assert (ref.min(), ref.max()) == (expect_min, expect_max)  # the case: rounding leaves the input's range
+    assert np.array_equal(y, ref), f"rtl {y[0].tolist()} vs reference {ref[0].tolist()}"
+
+
+def test_pair_table_bin_index_of_a_feature_narrower_than_one_bin():
+    """The pair-table index floors a feature to its bin grid 2^e first: a feature whose whole range is inside one
+    bin (|x| < 0.5, bins of width 4) floors negative values to -4, which must not wrap to 0."""
+    from da4ml.trace import FixedVariableArrayInput, comb_trace
+
+    from l1tagger.rtl.lower import _bin_index
+    from l1tagger.rtl.traced import HWCONF, exact_decimal
+
+    xs = np.arange(-8, 8, dtype=np.float64) / 16  # -0.5 .. 0.4375 on the grid 2^-4
+    with exact_decimal():
+        x = FixedVariableArrayInput((1,), hwconf=HWCONF)
+        v = x.quantize(1, -1, 4, "WRAP", "TRN")._vars[0]
+        comb = comb_trace([x._vars[0]], [_bin_index(v, -4.0, 2)])
+    y = comb.predict(xs[:, None], n_threads=1).ravel()
+    assert y.tolist() == (np.floor((xs + 4.0) / 4.0)).tolist()  # 0 for negative x, 1 for x >= 0

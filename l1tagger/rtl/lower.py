@@ -191,7 +191,10 @@ def op_quant(node, ins, ctx):
             out.append(FixedVariable.from_const(float(spec.apply(float(v.low))), hwconf=HWCONF))
             continue
         vk, vi, _ = v.kif
-        r = v.quantize(vk, vi + 1, f, "WRAP", mode)  # round only (wide enough not to wrap)
+        # round only, wide enough not to wrap: |result| <= |v| + step < 2^(vi+1) while the step is below v's range;
+        # a grid coarser than the whole range (vi < -f) rounds to 0 or +-step = +-2^-f, which needs 1 - f
+        # integer bits (found on a pruned HGQ Linformer: -0.03125 floored to the grid 0.5 wrapped to 0)
+        r = v.quantize(vk, max(vi + 1, 1 - f), f, "WRAP", mode)
         if isinstance(r, FixedVariable):
             r = _clamp(r, lo * step, hi * step)
         else:
@@ -405,8 +408,8 @@ def _bin_index(x, lo: float, e: int):
     if not isinstance(x, FixedVariable):
         return int(np.floor((float(x) - lo) * 2.0**-e))
     k, i, f = x.kif
-    if f > -e:
-        x = x.quantize(k, max(i, 0) + 1, -e, "WRAP", "TRN")
+    if f > -e:  # floor to the bin grid: |result| <= |x| + 2^e, so max(i, e) + 1 integer bits never wrap
+        x = x.quantize(k, max(i, e, 0) + 1, -e, "WRAP", "TRN")
     return (x - lo) * 2.0**-e
 
 
