@@ -30,6 +30,7 @@ with the same full config replaces its row (and says so); every row records the 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -37,6 +38,7 @@ import time
 from pathlib import Path
 
 from l1tagger.pipeline.config import DERIVED, load_run_config
+from l1tagger.errors import L1TaggerError
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
 from l1tagger.report.figures import run_figures
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
@@ -71,15 +73,19 @@ def run_one(a, n: int, kind: str, recipe: str, target, work: Path) -> dict:
     )
     config = {k: v for k, v in to_dict(cfg, fixed=DERIVED).items() if k not in WHERE}
     config["recipe"] = recipe
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
+    error = None
     try:
         run_pipeline(cfg, log=print)
     except BudgetNotReachedError as exc:  # the report is written: record the row
         print(f"  (does not fit the budget: {exc})")
+    except L1TaggerError as exc:  # a failed point is a result too (the sweep goes on); its report is not current
+        error = f"{type(exc).__name__}: {exc}"
+        print(f"  (failed: {error})")
     wall = time.perf_counter() - t0
     return {
         "n_particles": n, "attention": kind, "interaction": cfg.model.interaction, "recipe": recipe,
-        **run_figures(cfg.run_dir),
+        **(run_figures(cfg.run_dir) if error is None else failed_figures(cfg.run_dir, started)), "error": error,
         "wall_s": round(wall, 1),
         "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
@@ -93,6 +99,24 @@ FLOAT_FIELDS = ("model", "train", "class_set", "dataset", "n_per_class", "seed")
 def interaction(r: dict) -> str:
     """The row's interaction design (rows from before the field existed used the per-pair MLP)."""
     return r.get("interaction") or r["config"]["model"].get("interaction", "mlp")
+
+
+def failed_figures(run_dir: Path, started: float) -> dict:
+    """What a point that failed after its QAT step still tells (the QAT accuracy on the test split and the kept
+    EBOPs, from files this run wrote after ``started``); the rest None. A report.json left by an earlier point in
+    the same run directory is never read."""
+    fig = {k: None for k in ("accuracy_float", "accuracy_qat", "accuracy_firmware_tb", "ebops", "da4ml_lut",
+                             "est_lut", "est_dsp", "latency_ns", "csim_bit_exact", "csim_jets", "rtl_bit_exact",
+                             "rtl_jets", "budget_verdict", "target_ebops")}
+    fig["fits_budget"] = False
+    qm, qa = run_dir / "qat" / "metrics.json", run_dir / "metrics" / "qat.json"
+    if qm.is_file() and qm.stat().st_mtime >= started:
+        hq = json.loads(qm.read_text()).get("hgq") or {}
+        fig.update(ebops=hq.get("ebops_final"), ebops_source="hgq exact (kept epoch)" if hq else None,
+                   target_ebops=hq.get("target_ebops"))
+    if qa.is_file() and qa.stat().st_mtime >= started:
+        fig["accuracy_qat"] = json.loads(qa.read_text()).get("accuracy")
+    return fig
 
 
 def targets_met(rows: list[dict]) -> list[dict]:
@@ -194,9 +218,10 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
             f"{r['config']['n_per_class']} | "
             f"{f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / {f(r['accuracy_firmware_tb'])} | "
             f"{f(r['ebops'])} | {f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | "
-            f"{f(r['est_lut'])} | {f(r['est_dsp'])} | {r['latency_ns']:.0f} ns | "
-            f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}) | "
-            f"{r['fits_budget']} | {commit} |")
+            f"{f(r['est_lut'])} | {f(r['est_dsp'])} | {f(r['latency_ns'])} ns | "
+            + (f"**failed**: {r['error'][:160]} | " if r.get("error") else
+               f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}) | ")
+            + f"{r['fits_budget']} | {commit} |")
     lines += ["", "## The issue's targets", "",
               "Per float model (the same N, kind, interaction and float training: the int8 row and the HGQ rows "
               "fine-tune one checkpoint).", "",
