@@ -338,3 +338,9 @@ def test_finetune_lowers_ebops_and_exports_bit_exact(attention, jets, tmp_path):
     x = tuple(torch.as_tensor(v[:32]) for v in feed.values())
     with torch.no_grad():
         assert torch.equal(again(*x), q(*x))
+
+
+def test_collapse_to_chance_is_said():
+    assert hgq.collapse_warning(0.20, 5, 8e4).startswith("the kept epoch's validation accuracy 0.2000 is at chance")
+    assert "80000 EBOPs is below" in hgq.collapse_warning(0.215, 5, 8e4)
+    assert hgq.collapse_warning(0.25, 5, 8e4) is None and hgq.collapse_warning(0.36, 3, 1e5) is None

@@ -30,7 +30,7 @@ from torch import nn
 
 from l1tagger.errors import ConfigError, L1TaggerError
 from l1tagger.qat.hgq import (BestEpoch, BetaSchedule, attach_hgq, bake_hgq, check_accumulators, ebops, ebops_exact,
-                              freeze_hgq, hgq_param_groups, thaw_hgq, weight_stats)
+                              collapse_warning, freeze_hgq, hgq_param_groups, thaw_hgq, weight_stats)
 from l1tagger.qat.ops import QuantOps, calibrate, load_float_state_dict
 from l1tagger.qat.recipe import Recipe, load_recipe
 from l1tagger.training.artifact import LoadedTagger
@@ -233,6 +233,10 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
     hgq_info = None
     if hq is not None:
         best_state, hgq_info = selector.result()
+        collapse = collapse_warning(history[hgq_info["selected_epoch"]]["val_accuracy"], len(ftagger.class_names),
+                                    hq.target_ebops)
+        if collapse:  # said plainly: a target this low left no working model
+            hgq_info["warning"] = " ".join(w for w in (hgq_info["warning"], collapse) if w)
         thaw_hgq(qmodel)  # the kept epoch may predate the settle masks; its pruned weights round to 0 without them
     qmodel.load_state_dict(best_state)
     if hq is not None:

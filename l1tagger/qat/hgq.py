@@ -599,6 +599,21 @@ class BetaSchedule:
         return self.beta
 
 
+#: a kept epoch within this much of chance accuracy (1 / classes) is reported as a collapse
+COLLAPSE_MARGIN = 0.02
+
+
+def collapse_warning(accuracy: float, n_classes: int, target: float) -> str | None:
+    """The warning for a kept epoch whose validation ``accuracy`` is at chance level (<= 1/n_classes +
+    COLLAPSE_MARGIN), else None."""
+    chance = 1.0 / max(int(n_classes), 1)
+    if accuracy > chance + COLLAPSE_MARGIN:
+        return None
+    return (f"the kept epoch's validation accuracy {accuracy:.4f} is at chance level ({chance:.4f}): the target "
+            f"{target:.6g} EBOPs is below what this model reaches without collapsing (its activation products, "
+            f"adders and softmax have a floor of their own)")
+
+
 class BestEpoch:
     """The selected epoch: best validation accuracy among epochs with exact EBOPs <= target (ties: fewer EBOPs),
     else the epoch with the fewest EBOPs (``warning`` says so)."""
@@ -632,9 +647,9 @@ class BestEpoch:
 
 
 __all__ = [
-    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "freeze_hgq", "thaw_hgq", "is_hgq", "hgq_quantizer",
-    "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact", "weight_bits",
-    "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators", "BetaSchedule",
-    "BestEpoch", "round_ste", "clamp_ste", "container_grid", "ACC_EXACT_BITS", "MASK", "target_from_budget",
-    "BUDGET_EBOPS_FRACTION", "EBOPS_PER_DSP", "products_may_use_dsp",
+    "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "freeze_hgq", "thaw_hgq", "is_hgq",
+    "hgq_quantizer", "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact",
+    "weight_bits", "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators",
+    "BetaSchedule", "BestEpoch", "collapse_warning", "COLLAPSE_MARGIN", "round_ste", "clamp_ste", "container_grid",
+    "ACC_EXACT_BITS", "MASK", "target_from_budget", "BUDGET_EBOPS_FRACTION", "EBOPS_PER_DSP", "products_may_use_dsp",
 ]
