@@ -93,20 +93,30 @@ class Frontend:
             raise ConversionError(f"node {node.name!r} ({node.op_type}): input {name!r} must be a constant")
         return t.value
 
-    def as_act(self, name: str, node) -> Act:
-        """The tensor as an activation; a constant becomes an L1Const layer (once per tensor)."""
+    def as_act(self, name: str, node, typ: FixedType | None = None) -> Act:
+        """The tensor as an activation; a constant becomes an L1Const layer (once per tensor and type) of its own
+        narrowest type, or of ``typ`` where the consumer needs one grid (ConversionError when a value is not exactly
+        on it)."""
         t = self.get(name, node)
         if isinstance(t, Act):
             return t
-        if name in self._const_layers:
-            return self._const_layers[name]
-        typ, ints = fx.const_type(t.value, name)
-        lname = _sanitize(f"const_{name}")
+        key = name if typ is None else f"{name}@{typ.describe()}"
+        if key in self._const_layers:
+            return self._const_layers[key]
+        if typ is None:
+            typ, ints = fx.const_type(t.value, name)
+            lname = _sanitize(f"const_{name}")
+        else:
+            ints = np.asarray(t.value, np.float64) * 2.0 ** typ.frac
+            if np.any(ints != np.round(ints)) or ints.min() < typ.int_min or ints.max() > typ.int_max:
+                raise ConversionError(f"node {node.name!r} ({node.op_type}): constant input {name!r} is not on the "
+                                      f"grid {typ.describe()} it needs")
+            lname = _sanitize(f"const_{name}_{typ.describe()}")
         values = ints.ravel().astype(np.float64) * 2.0 ** -typ.frac  # exact dyadic values -> exact literals
         self.layers.append(_layer("L1Const", lname, [], t.value.shape, typ, batched=False,
                                   tables={"value": (fx.plain(typ).cpp(), values)}))
         act = Act(lname, tuple(t.value.shape), typ)
-        self._const_layers[name] = act
+        self._const_layers[key] = act
         return act
 
     def emit(self, cls: str, node, inputs: list[Act], shape, typ: FixedType, **kw) -> None:
@@ -449,7 +459,8 @@ def _topk_attention(fe: Frontend, node, a: PendingTopk, v: Act) -> None:
 @handler("FirmwareSoftmax")
 def _softmax(fe: Frontend, node) -> None:
     spec, topk = spec_of_node(node)
-    x = fe.as_act(node.input[0], node)
+    # constant logits (a pruned query or key projection) are laid out on the spec's logit grid
+    x = fe.as_act(node.input[0], node, FixedType(True, spec.in_bits, spec.in_frac))
     msk = fe.as_act(node.input[1], node) if len(node.input) > 1 and node.input[1] else None
     if not x.type.signed or x.type.frac != spec.in_frac or x.type.width > spec.in_bits:
         raise ConversionError(
