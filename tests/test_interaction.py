@@ -228,7 +228,8 @@ def test_linformer_table_sym_is_bit_exact(toy_jets, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------- HLS C simulation
-@pytest.mark.parametrize("design", ["table", "mlp_sym"])
+# the per-pair MLP on unique pairs (~70 s of C simulation) runs under -m slow; the table design by default
+@pytest.mark.parametrize("design", ["table", pytest.param("mlp_sym", marks=pytest.mark.slow)])
 def test_hls_csim_bit_exact_on_words_with_edge_words(design, toy_jets, tmp_path_factory):
     from l1tagger.convert import convert
     from l1tagger.verify.csim import run_csim

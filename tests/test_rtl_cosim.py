@@ -40,11 +40,13 @@ def test_tiny_graph_rtl_bit_exact_1000_jets(tmp_path, topk):
     assert (tmp_path / "rtl" / "tb" / "expected.txt").is_file()
 
 
-# the default run co-simulates top-k here and full attention in tests/test_pipeline_run.py (the rtl step); every kind
-# is checked bit for bit by da4ml's interpreter in tests/test_rtl_lower.py. The other two Verilator builds (~80 s each
-# on two cores) are slow.
+# the default run co-simulates full attention in tests/test_pipeline_run.py (the rtl step) and a tiny top-k graph
+# below; every exported kind is checked bit for bit by da4ml's interpreter in tests/test_rtl_lower.py (the fused
+# top-k also in tests/test_topk_hw.py). The three exported-tagger Verilator builds (~80-110 s each on two cores) are
+# slow.
 @pytest.mark.parametrize("attention", [pytest.param("full", marks=pytest.mark.slow),
-                                       pytest.param("linformer", marks=pytest.mark.slow), "topk"])
+                                       pytest.param("linformer", marks=pytest.mark.slow),
+                                       pytest.param("topk", marks=pytest.mark.slow)])
 def test_exported_tagger_rtl_bit_exact_1000_jets(tmp_path, attention):
     """A real exported tiny tagger (l1tagger.export.examples, floor recipe) for each attention kind."""
     import torch
