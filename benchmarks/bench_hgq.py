@@ -119,6 +119,17 @@ def failed_figures(run_dir: Path, started: float) -> dict:
     return fig
 
 
+def collapsed(r: dict) -> bool:
+    """A model at chance accuracy (``l1tagger.qat.hgq.collapse_warning``): cheap, but no tagger; never counted as
+    meeting a cost target."""
+    from l1tagger.data.classes import get_class_set
+    from l1tagger.qat.hgq import collapse_warning
+
+    acc = r.get("accuracy_qat")
+    n = len(get_class_set(r["config"]["class_set"]).classes)
+    return acc is not None and collapse_warning(acc, n, r.get("target_ebops") or 0.0) is not None
+
+
 def targets_met(rows: list[dict]) -> list[dict]:
     """Per float model (N, kind, interaction, training: ``FLOAT_FIELDS``): the best HGQ row within 1 point of the
     int8 row of the same float model at <= 1/5 of its da4ml cost, and the cheapest HGQ row's da4ml cost against the
@@ -131,7 +142,7 @@ def targets_met(rows: list[dict]) -> list[dict]:
     for key, sel in sorted(groups.items(), key=lambda kv: (kv[1][0]["n_particles"], kv[1][0]["attention"])):
         n, kind = sel[0]["n_particles"], sel[0]["attention"]
         base = next((r for r in reversed(sel) if r["recipe"] == "int8_floor"), None)
-        hgq = [r for r in sel if r["recipe"] != "int8_floor" and r.get("da4ml_lut")]
+        hgq = [r for r in sel if r["recipe"] != "int8_floor" and r.get("da4ml_lut") and not collapsed(r)]
         ok = [r for r in hgq if base and base.get("da4ml_lut") and r["accuracy_qat"] is not None
               and r["accuracy_qat"] >= base["accuracy_qat"] - 0.01 and r["da4ml_lut"] <= base["da4ml_lut"] / 5]
         cheapest = min(hgq, key=lambda r: r["da4ml_lut"]) if hgq else None
@@ -220,6 +231,8 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
             f"{f(r['ebops'])} | {f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | "
             f"{f(r['est_lut'])} | {f(r['est_dsp'])} | {f(r['latency_ns'])} ns | "
             + (f"**failed**: {r['error'][:160]} | " if r.get("error") else
+               f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}), **collapsed** "
+               f"(chance accuracy) | " if collapsed(r) else
                f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}) | ")
             + f"{r['fits_budget']} | {commit} |")
     lines += ["", "## The issue's targets", "",
