@@ -236,7 +236,7 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
         collapse = collapse_warning(history[hgq_info["selected_epoch"]]["val_accuracy"], len(ftagger.class_names),
                                     hq.target_ebops)
         if collapse:  # said plainly: a target this low left no working model
-            hgq_info["warning"] = " ".join(w for w in (hgq_info["warning"], collapse) if w)
+            hgq_info["warning"] = "; ".join(w for w in (hgq_info["warning"], collapse) if w)
         thaw_hgq(qmodel)  # the kept epoch may predate the settle masks; its pruned weights round to 0 without them
     qmodel.load_state_dict(best_state)
     if hq is not None:
