@@ -40,7 +40,7 @@ from pathlib import Path
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.errors import L1TaggerError
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
-from l1tagger.report.figures import run_figures
+from l1tagger.report.figures import figures, run_figures
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 from l1tagger.utils.dataclass_io import to_dict
 from l1tagger.utils.provenance import add_rows, config_key, provenance
@@ -105,17 +105,11 @@ def failed_figures(run_dir: Path, started: float) -> dict:
     """What a point that failed after its QAT step still tells (the QAT accuracy on the test split and the kept
     EBOPs, from files this run wrote after ``started``); the rest None. A report.json left by an earlier point in
     the same run directory is never read."""
-    fig = {k: None for k in ("accuracy_float", "accuracy_qat", "accuracy_firmware_tb", "ebops", "da4ml_lut",
-                             "est_lut", "est_dsp", "latency_ns", "csim_bit_exact", "csim_jets", "rtl_bit_exact",
-                             "rtl_jets", "budget_verdict", "target_ebops")}
-    fig["fits_budget"] = False
-    qm, qa = run_dir / "qat" / "metrics.json", run_dir / "metrics" / "qat.json"
-    if qm.is_file() and qm.stat().st_mtime >= started:
-        hq = json.loads(qm.read_text()).get("hgq") or {}
-        fig.update(ebops=hq.get("ebops_final"), ebops_source="hgq exact (kept epoch)" if hq else None,
-                   target_ebops=hq.get("target_ebops"))
-    if qa.is_file() and qa.stat().st_mtime >= started:
-        fig["accuracy_qat"] = json.loads(qa.read_text()).get("accuracy")
+    def fresh(path: Path) -> dict:
+        return json.loads(path.read_text()) if path.is_file() and path.stat().st_mtime >= started else {}
+
+    fig = figures({}, fresh(run_dir / "qat" / "metrics.json"))
+    fig["accuracy_qat"] = fresh(run_dir / "metrics" / "qat.json").get("accuracy")
     return fig
 
 

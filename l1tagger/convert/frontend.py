@@ -103,15 +103,15 @@ class Frontend:
         key = name if typ is None else f"{name}@{typ.describe()}"
         if key in self._const_layers:
             return self._const_layers[key]
+        own, ints = fx.const_type(t.value, name)
         if typ is None:
-            typ, ints = fx.const_type(t.value, name)
-            lname = _sanitize(f"const_{name}")
+            typ, lname = own, _sanitize(f"const_{name}")
         else:
-            ints = np.asarray(t.value, np.float64) * 2.0 ** typ.frac
-            if np.any(ints != np.round(ints)) or ints.min() < typ.int_min or ints.max() > typ.int_max:
+            lo, hi = own.bounds_at(typ.frac) if own.frac <= typ.frac else (None, None)
+            if lo is None or lo < typ.int_min or hi > typ.int_max:
                 raise ConversionError(f"node {node.name!r} ({node.op_type}): constant input {name!r} is not on the "
                                       f"grid {typ.describe()} it needs")
-            lname = _sanitize(f"const_{name}_{typ.describe()}")
+            ints, lname = ints << (typ.frac - own.frac), _sanitize(f"const_{name}_{typ.describe()}")
         values = ints.ravel().astype(np.float64) * 2.0 ** -typ.frac  # exact dyadic values -> exact literals
         self.layers.append(_layer("L1Const", lname, [], t.value.shape, typ, batched=False,
                                   tables={"value": (fx.plain(typ).cpp(), values)}))

@@ -15,8 +15,9 @@ Contract (every method takes the layer's dotted ``name`` first, so recipes can o
     add(name)                         -> module(a, b): a + b of two activations, output quantized
     mul(name)                         -> module(a, b): a * b (broadcasting; used for masks), output quantized
     mask_mul(name)                    -> module(a, b): a * b of two 0/1 masks (broadcasting): exactly 0/1, so the
-                                         quantized output is a constant 1-bit unsigned grid (scale 1), never
-                                         trained or set by a recipe; a product by it costs bits(x) x 1
+                                         quantized output is a constant 2-bit unsigned grid of scale 1
+                                         (``l1tagger.qat.ops.MASK_BITS``), never trained or set by a recipe; a
+                                         product by it costs bits(x) x 2
     softmax(name, topk)               -> module(logits, key_mask): softmax over the last axis where keys with
                                          key_mask == 0 and (if topk > 0) all but the topk largest logits of each
                                          row get exactly zero weight. Float: exact masked softmax; quantized: the

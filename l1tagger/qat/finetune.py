@@ -240,10 +240,10 @@ def qat_finetune(checkpoint, recipe, train_jets, val_jets, cfg: QATConfig | None
         thaw_hgq(qmodel)  # the kept epoch may predate the settle masks; its pruned weights round to 0 without them
     qmodel.load_state_dict(best_state)
     if hq is not None:
-        kept = history[hgq_info["selected_epoch"]]["ebops"]
-        if ebops_exact(qmodel) != kept:
-            raise L1TaggerError(f"HGQ: the restored epoch {hgq_info['selected_epoch']} costs {ebops_exact(qmodel)} "
-                                f"EBOPs, not the {kept} measured after it (a settle mask did not hold)")
+        kept, restored = history[hgq_info["selected_epoch"]]["ebops"], ebops_exact(qmodel)
+        if restored != kept:
+            raise L1TaggerError(f"HGQ: the restored epoch {hgq_info['selected_epoch']} costs {restored} EBOPs, not "
+                                f"the {kept} measured after it (a settle mask did not hold)")
         bake_hgq(qmodel)  # plain constants on their own grids inside the container: exports exactly
         hgq_info = {"target_ebops": hq.target_ebops, "ebops_start": ebops0, "ebops_final": ebops_exact(qmodel),
                     **hgq_info, **weight_stats(qmodel)}

@@ -194,6 +194,11 @@ def bake_hgq(model: nn.Module) -> int:
     return n
 
 
+def is_act_width(param_name: str) -> bool:
+    """Whether a named parameter is a trainable activation width (Brevitas' PARAMETER bit width offset)."""
+    return param_name.endswith("bit_width_offset")
+
+
 def freeze_hgq(model: nn.Module) -> dict:
     """Fix the widths for the settle phase: every f and every trainable activation width stops training, and each
     weight whose quantized value is 0 now stays 0 (the ``keep`` mask: its gradient is 0). Returns {"layers",
@@ -211,7 +216,7 @@ def freeze_hgq(model: nn.Module) -> dict:
             layers += 1
             pruned += int((q == 0).sum())
     for name, p in model.named_parameters():
-        if name.endswith("bit_width_offset"):
+        if is_act_width(name):
             p.requires_grad_(False)
     return {"layers": layers, "pruned": pruned}
 
@@ -238,7 +243,7 @@ def hgq_param_groups(model: nn.Module, lr: float, weight_decay: float, cfg: HGQC
             continue
         if name.endswith(".f") and ".parametrizations.weight." in name:
             frac.append(p)
-        elif name.endswith("bit_width_offset"):
+        elif is_act_width(name):
             bits.append(p)
         else:
             rest.append(p)
@@ -648,8 +653,9 @@ class BestEpoch:
 
 __all__ = [
     "HGQConfig", "HGQWeightQuant", "quant_linears", "attach_hgq", "bake_hgq", "freeze_hgq", "thaw_hgq", "is_hgq",
-    "hgq_quantizer", "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops", "ebops_exact",
-    "weight_bits", "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds", "check_accumulators",
-    "BetaSchedule", "BestEpoch", "collapse_warning", "COLLAPSE_MARGIN", "round_ste", "clamp_ste", "container_grid",
-    "ACC_EXACT_BITS", "MASK", "target_from_budget", "BUDGET_EBOPS_FRACTION", "EBOPS_PER_DSP", "products_may_use_dsp",
+    "is_act_width", "hgq_quantizer", "hgq_param_groups", "CostTerm", "CostGraph", "trace_costs", "cost_graph", "ebops",
+    "ebops_exact", "weight_bits", "weight_stats", "constant_bits", "grid_integers", "accumulator_bounds",
+    "check_accumulators", "BetaSchedule", "BestEpoch", "collapse_warning", "COLLAPSE_MARGIN", "round_ste", "clamp_ste",
+    "container_grid", "ACC_EXACT_BITS", "MASK", "target_from_budget", "BUDGET_EBOPS_FRACTION", "EBOPS_PER_DSP",
+    "products_may_use_dsp",
 ]

@@ -1,6 +1,6 @@
 """The headline figures of a finished run, flat, from what the run wrote: ``report.json`` and ``qat/metrics.json``.
 
-    run_figures(run_dir) -> dict
+    run_figures(run_dir) -> dict           figures(report, qat_metrics) -> dict (the same, from parsed files)
 
 A pure reader (no recomputation): the benchmarks that run ``l1tagger run`` per point (``benchmarks/bench_hgq.py``,
 ``bench_interaction.py``) build their rows from it, so every row names the same figures the same way:
@@ -17,16 +17,16 @@ A pure reader (no recomputation): the benchmarks that run ``l1tagger run`` per p
     rtl_bit_exact, rtl_jets             the RTL route's (da4ml interpreter) verdict and jets
     budget_verdict, fits_budget         the budget verdict of the report
 
-A missing or unreadable ``report.json`` is an L1TaggerError naming it (a run that stopped before its report has no
-figures); a section the report left out ("not run") gives None for its figures.
+A missing ``report.json`` is an L1TaggerError naming it (a run that stopped before its report has no figures), a
+damaged one a ConfigError (``report.schema``); a section the report left out ("not run") gives None for its figures.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from l1tagger.errors import L1TaggerError
+from l1tagger.report.schema import _read_json
 
 STAGES = ("float", "qat", "firmware")
 
@@ -35,24 +35,19 @@ def _dict(v) -> dict:
     return v if isinstance(v, dict) else {}
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise L1TaggerError(f"{path}: no {what} (did the run finish its report step?)") from None
-    except (OSError, ValueError) as exc:
-        raise L1TaggerError(f"{path}: unreadable {what}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise L1TaggerError(f"{path}: {what} is not a JSON object")
-    return doc
-
-
 def run_figures(run_dir) -> dict:
     """The figures of the run in ``run_dir`` (see the module docstring)."""
     run_dir = Path(run_dir)
-    rep = _read_json(run_dir / "report.json", "report.json")
-    qpath = run_dir / "qat" / "metrics.json"
-    hq = _dict(_read_json(qpath, "QAT metrics").get("hgq")) if qpath.exists() else {}
+    rep = _read_json(run_dir / "report.json")
+    if rep is None:
+        raise L1TaggerError(f"{run_dir / 'report.json'}: no report.json (did the run finish its report step?)")
+    return figures(rep, _read_json(run_dir / "qat" / "metrics.json") or {})
+
+
+def figures(report: dict, qat_metrics: dict) -> dict:
+    """The figures from a parsed ``report.json`` and ``qat/metrics.json`` (either may be ``{}``: its figures are
+    then None, e.g. for a point that failed before its report)."""
+    rep, hq = report, _dict(qat_metrics.get("hgq"))
     phys = _dict(rep.get("physics"))
     acc = {s: _dict(phys.get(s)).get("accuracy") for s in STAGES}
     jets = {f"accuracy_{s}": _dict(phys.get(s)).get("n_jets") for s in STAGES}
@@ -65,7 +60,7 @@ def run_figures(run_dir) -> dict:
         "accuracy_float": acc["float"], "accuracy_qat": acc["qat"], "accuracy_firmware_tb": acc["firmware"],
         "jets": jets,
         "ebops": hq.get("ebops_final") if hq else est.get("ebops"),
-        "ebops_source": "hgq exact (kept epoch)" if hq else "estimate",
+        "ebops_source": "hgq exact (kept epoch)" if hq else "estimate" if est.get("ebops") is not None else None,
         "target_ebops": hq.get("target_ebops"), "target_source": _dict(rep.get("hgq")).get("target_source"),
         "da4ml_lut": da.get("lut"), "da4ml_status": da.get("status"), "da4ml_reason": da.get("reason"),
         "est_lut": est.get("lut"), "est_dsp": est.get("dsp"), "est_bram18": est.get("bram18"),
@@ -77,4 +72,4 @@ def run_figures(run_dir) -> dict:
     }
 
 
-__all__ = ["run_figures", "STAGES"]
+__all__ = ["run_figures", "figures", "STAGES"]
