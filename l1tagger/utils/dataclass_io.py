@@ -19,14 +19,14 @@ Values are only type-checked here; ranges and cross-field rules stay in each dat
 ``__post_init__``) gets the path prefixed.
 
 Every strict loader of a documented dataclass goes through :func:`from_dict`: ``RunConfig``, ``ModelConfig``,
-``TrainConfig``, the ViT configs, ``SoftmaxSpec``, ``SynthesisReport``, ``CsimRecord``.
+``TrainConfig``, the ViT configs, ``SoftmaxSpec``, ``PairTableSpec``, ``L1FeatureSpec`` (its word format resolved
+by name), ``SynthesisReport``, ``CsimRecord``.
 """
 
 from __future__ import annotations
 
-import json
-
 import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
