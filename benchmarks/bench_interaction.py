@@ -50,13 +50,14 @@ RESULTS = Path(__file__).parent / "results"
 DESIGNS = ("none", "mlp", "mlp_sym", "table", "table_sym")
 INPUTS = ("features", "l1words")
 RECIPES = ("int8_floor", "hgq_budget")
+DELTAS = ("d2", "lse")
 #: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
 MAX_SHARE, MIN_KEPT = 0.15, 0.80
 #: where the run config's own paths go: not part of a row's config
 WHERE = ("name", "runs_dir", "projects_dir", "data_dir")
 
 
-def model_section(a, n: int, inputs: str, design: str, hidden: int) -> dict:
+def model_section(a, n: int, inputs: str, design: str, hidden: int, delta: str = "d2") -> dict:
     m = {"n_particles": n, "attention": a.attention, "linformer_k": 4, "topk_k": 4, "d_model": a.d_model,
          "n_heads": 2, "ffn_dim": 2 * a.d_model, "embed_dim": 2 * a.d_model, "head_dim": 2 * a.d_model,
          "pair_bias": design != "none", "inputs": inputs}
@@ -64,18 +65,23 @@ def model_section(a, n: int, inputs: str, design: str, hidden: int) -> dict:
         m["features"] = "l1"
     if design != "none":
         m.update(interaction=design, pair_hidden=hidden, pair_table_bits=a.table_bits)
+    if delta != "d2":  # the on-chip angle variant (L1FeatureSpec.delta); d2 is the spec's default
+        m["l1features"] = {"delta": delta}
     return m
 
 
-def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work: Path) -> dict:
+def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work: Path,
+            delta: str = "d2") -> dict:
     """One ``l1tagger run``; returns the row."""
     tag = design if design == "none" else (f"{design}_t{a.table_bits}" if design.startswith("table")
                                            else f"{design}_h{hidden}")
+    tag += "" if delta == "d2" else f"_{delta}"
     cfg = load_run_config(
         None, name=f"ia_n{n}_{a.attention}_{inputs}_{tag}_{a.n_per_class}jpc_s{a.seed}", runs_dir=str(work / "runs"),
         projects_dir=str(work / "hls"), data_dir=str(work / "data"), class_set="hls4ml5",
         n_per_class=a.n_per_class, seed=a.seed, n_csim_jets=a.n_csim_jets, rtl=a.rtl,
-        model=model_section(a, n, inputs, design, hidden), train={"epochs": a.epochs}, qat={"epochs": a.qat_epochs},
+        model=model_section(a, n, inputs, design, hidden, delta), train={"epochs": a.epochs},
+        qat={"epochs": a.qat_epochs, **({"batch_size": a.qat_batch_size} if a.qat_batch_size else {})},
         recipe=str(Path(__file__).resolve().parents[1] / "quantize" / f"{recipe}.yaml"),
     )
     config = {k: v for k, v in to_dict(cfg, fixed=DERIVED).items() if k not in WHERE}
@@ -91,6 +97,7 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
         "n_particles": n, "attention": a.attention, "inputs": inputs, "design": design,
         "pair_hidden": hidden if design.startswith("mlp") else None,
         "pair_table_bits": a.table_bits if design.startswith("table") else None, "recipe": recipe,
+        "delta": delta if inputs == "l1words" and design != "none" else None,
         **fig, "jets": {"per_class": a.n_per_class, **fig["jets"]},
         "u_share": interaction_share(fig["blocks"]) if fig["blocks"] else None,
         "wall_s": round(wall, 1), "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
@@ -118,7 +125,7 @@ def summary(rows: list[dict]) -> list[dict]:
                     and r["accuracy_qat"] is not None else None)
             out.append({"n_particles": key[0], "recipe": key[1], "attention": key[2], "design": r["design"],
                         "pair_hidden": r["pair_hidden"], "pair_table_bits": r["pair_table_bits"],
-                        "u_share": r["u_share"], "accuracy_gain_of_u": gain, "kept": kept,
+                        "delta": r.get("delta"), "u_share": r["u_share"], "accuracy_gain_of_u": gain, "kept": kept,
                         "meets_target": (r["u_share"] <= MAX_SHARE and kept >= MIN_KEPT)
                         if key[0] == 16 and kept is not None and r["u_share"] is not None else None,
                         "config_key": r["config_key"]})
@@ -144,10 +151,12 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
 
     def design(r):
         if r["design"].startswith("mlp"):
-            return f"{r['design']} (hidden {r['pair_hidden']})"
-        if r["design"].startswith("table"):
-            return f"{r['design']} ({r['pair_table_bits']} bit)"
-        return "no U"
+            name = f"{r['design']} (hidden {r['pair_hidden']})"
+        elif r["design"].startswith("table"):
+            name = f"{r['design']} ({r['pair_table_bits']} bit)"
+        else:
+            return "no U"
+        return name + (f", angle {r['delta']}" if r.get("delta") not in (None, "d2") else "")
 
     order = lambda r: (r["n_particles"], r["recipe"], INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
                        -(r["pair_hidden"] or 0))
@@ -195,6 +204,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-per-class", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
     ap.add_argument("--qat-epochs", type=int, default=20)
+    ap.add_argument("--qat-batch-size", type=int, default=None,
+                    help="QAT batch size (default: QATConfig's; HGQ steps are costly, bench_hgq uses 512)")
+    ap.add_argument("--deltas", nargs="+", choices=DELTAS, default=["d2"],
+                    help="on-chip angle ln Delta of the L1-word rows with U (L1FeatureSpec.delta: d2 = log of "
+                         "deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| and |dphi|, no products)")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)
@@ -207,10 +221,12 @@ def main(argv=None) -> int:
     for n in a.n_particles:
         for inputs in a.inputs:
             for design in a.designs:
-                for hidden in (a.pair_hidden if design.startswith("mlp") else a.pair_hidden[:1]):
+                deltas = a.deltas if inputs == "l1words" and design != "none" else ["d2"]
+                for hidden, delta in ((h, d) for h in (a.pair_hidden if design.startswith("mlp")
+                                                       else a.pair_hidden[:1]) for d in deltas):
                     for recipe in a.recipes:
-                        print(f"== N={n} {inputs} {design} hidden={hidden} {recipe}", flush=True)
-                        row = run_one(a, n, inputs, design, hidden, recipe, work)
+                        print(f"== N={n} {inputs} {design} hidden={hidden} angle={delta} {recipe}", flush=True)
+                        row = run_one(a, n, inputs, design, hidden, recipe, work, delta)
                         rows = add_rows(out / "interaction.json", [row])
                         summ = summary(rows)
                         atomic_write_json(out / "interaction.json", {"benchmark": "interaction", "rows": rows,
