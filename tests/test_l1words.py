@@ -25,6 +25,8 @@ from l1tagger.errors import ConfigError, DataError
 
 N = 6
 FULL = L1FeatureSpec(particle_features=PARTICLE_FEATURES)
+#: the angle from the logs of |deta| and |dphi| (L1FeatureSpec.delta = "lse": no products)
+LSE = L1FeatureSpec(particle_features=PARTICLE_FEATURES, delta="lse")
 LSB = math.pi / 720
 
 
@@ -208,8 +210,12 @@ def _scalar_reference(jet: np.ndarray, spec: L1FeatureSpec):
         x.append([sat(vals[k], spec.x_bits) * v for k in spec.particle_features])
         row = []
         for pt2, eta2, phi2, _, v2 in parts:
-            d2 = (eta - eta2) ** 2 + wrap(phi - phi2) ** 2
-            lnd = rnd(2**fr * 0.5 * math.log(mid(d2) * LSB**2))
+            if spec.delta == "d2":
+                d2 = (eta - eta2) ** 2 + wrap(phi - phi2) ** 2
+                lnd = rnd(2**fr * 0.5 * math.log(mid(d2) * LSB**2))
+            else:  # 1/2 ln(exp(2a) + exp(2b)) = max + 1/2 ln(1 + exp(-2 |a - b|)), every term rounded
+                a, b = (rnd(2**fr * math.log(mid(abs(d)) * LSB)) for d in (eta - eta2, wrap(phi - phi2)))
+                lnd = max(a, b) + rnd(2**fr * 0.5 * math.log1p(math.exp(-2 * abs(a - b) / 2**fr)))
             li, lj = lnpt(pt), lnpt(pt2)
             r = abs(li - lj)
             sp = rnd(2**fr * math.log1p(math.exp(-r / 2**fr)))
@@ -251,6 +257,35 @@ def test_numpy_torch_and_scalar_reference_agree_on_edge_and_random_words():
     assert np.array_equal(pair, np.swapaxes(pair, 1, 2))
 
 
+def test_lse_angle_agrees_with_the_scalar_reference_and_stays_within_one_lsb_of_d2():
+    """The product-free angle (delta = lse): contract numpy == torch == the scalar reference on edge and random words;
+    on the pairs of real particles it differs from the exact-square angle by at most 2 LSB (1 off the x = 0 code)."""
+    import torch
+
+    from l1tagger.features.onchip import WordFeatureOp
+
+    words = np.concatenate([edge_words(), random_words(300)])
+    ref = features_np(words, LSE)
+    for j in range(len(words)):
+        x, pair = _scalar_reference(words[j], LSE)
+        assert np.array_equal(ref["pair"][j], pair), j
+        assert np.array_equal(ref["particle"][j], x), j
+    got = WordFeatureOp(LSE, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
+    assert np.array_equal(got * 2**LSE.frac, ref["pair"])
+    t = LSE.tables()
+    assert set(t) == {"logpt", "logabs", "halfsp", "softplus"} and "logdr" not in t
+    assert (ref["pair"][3, :3, :3, 2] == t["logabs"][0] + t["halfsp"][0]).all()  # identical particles
+    d2 = features_np(words, FULL)["pair"][..., 2]
+    real = (words[..., 4][:, :, None] * words[..., 4][:, None, :]).astype(bool)
+    diff = np.abs(ref["pair"][..., 2] - d2)[real]
+    assert diff.max() <= 2 and np.mean(diff == 0) > 0.5
+    assert np.array_equal(ref["particle"], features_np(words, FULL)["particle"])  # only the angle differs
+    assert LSE.table_digest() != FULL.table_digest()
+    assert L1FeatureSpec.from_json(LSE.to_json()) == LSE and "delta" not in FULL.to_dict()
+    with pytest.raises(ConfigError, match="'delta' = 'exact'"):
+        L1FeatureSpec(delta="exact")
+
+
 def test_tables_are_deterministic_and_digested():
     a, b = L1FeatureSpec(), L1FeatureSpec.from_json(L1FeatureSpec().to_json())
     assert a == b and a.table_digest() == b.table_digest()
@@ -261,17 +296,18 @@ def test_tables_are_deterministic_and_digested():
 
 
 # ---------------------------------------------------------------------------------------------- graph walkers
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory):
+@pytest.fixture(scope="module", params=["d2", "lse"])
+def graph(request, tmp_path_factory):
     import onnx
 
     from l1tagger.verify.graphs import l1words_graph
 
-    d = tmp_path_factory.mktemp("l1words")
-    model = l1words_graph(FULL, N)
+    spec = {"d2": FULL, "lse": LSE}[request.param]
+    d = tmp_path_factory.mktemp(f"l1words_{request.param}")
+    model = l1words_graph(spec, N)
     onnx.save(model.model, str(d / "tiny.onnx"))
     feed = {"words": np.concatenate([edge_words(), random_words(1000, seed=3)]).astype(np.float32)}
-    return {"dir": d, "onnx": d / "tiny.onnx", "model": model, "feed": feed}
+    return {"dir": d, "onnx": d / "tiny.onnx", "model": model, "feed": feed, "spec": spec}
 
 
 def test_qonnx_custom_ops_equal_intref_and_numpy(graph):
@@ -281,9 +317,9 @@ def test_qonnx_custom_ops_equal_intref_and_numpy(graph):
     feed = graph["feed"]
     ref = run_reference(graph["model"], feed)
     ir = run_intref(graph["model"], feed)
-    want = features_np(feed["words"], FULL)
-    assert np.array_equal(ref["x"] * 2**FULL.frac, want["particle"])
-    assert np.array_equal(ref["pair"] * 2**FULL.frac, want["pair"])
+    want = features_np(feed["words"], graph["spec"])
+    assert np.array_equal(ref["x"] * 2**graph["spec"].frac, want["particle"])
+    assert np.array_equal(ref["pair"] * 2**graph["spec"].frac, want["pair"])
     for k in ("out", "x", "pair"):
         assert np.array_equal(ir[k].value(), ref[k]), k
     bad = {"words": feed["words"][:3].copy()}
@@ -301,12 +337,12 @@ def test_hls_csim_bit_exact_with_features_on_chip(graph):
     convert(graph["onnx"], graph["dir"] / "prj", tb_inputs=feed, n_tb=len(feed["words"]))
     fe = build_layer_list(graph["model"])
     assert {f["op"] for f in fe.feature_layers} == {PARTICLE_OP, MASK_OP, PAIR_OP}
-    assert {f["table_digest"] for f in fe.feature_layers} == {FULL.table_digest()}
+    assert {f["table_digest"] for f in fe.feature_layers} == {graph["spec"].table_digest()}
     firmware = "".join(p.read_text() for p in (graph["dir"] / "prj" / "firmware").glob("parameters.h"))
-    assert f"sha256 {FULL.table_digest()}" in firmware
+    assert f"sha256 {graph['spec'].table_digest()}" in firmware
     manifest = json.loads((graph["dir"] / "prj" / "manifest.json").read_text())  # the project names its tables
     assert manifest["l1features"] == json.loads(json.dumps(fe.feature_layers))
-    assert {f["table_digest"] for f in manifest["l1features"]} == {FULL.table_digest()}
+    assert {f["table_digest"] for f in manifest["l1features"]} == {graph["spec"].table_digest()}
     res = run_csim(graph["dir"] / "prj")
     assert res.n_jets == len(feed["words"])
     assert res.mismatching_values == 0 and res.bit_exact, res.first_mismatch
@@ -325,7 +361,7 @@ def test_rtl_route_bit_exact_with_features_on_chip(graph):
     assert s["interp"]["n_mismatches"] == 0 and s["interp"]["bit_exact"], s["interp"]["first_mismatch"]
     manifest = json.loads((graph["dir"] / "rtl" / "rtl_manifest.json").read_text())  # the ROMs' contents, named
     assert {f["op"] for f in manifest["l1_features"]} == {PARTICLE_OP, MASK_OP, PAIR_OP}
-    assert {f["table_digest"] for f in manifest["l1_features"]} == {FULL.table_digest()}
+    assert {f["table_digest"] for f in manifest["l1_features"]} == {graph["spec"].table_digest()}
 
 
 def test_rtl_random_stimulus_is_valid_words_and_bit_exact(graph):
@@ -339,7 +375,7 @@ def test_rtl_random_stimulus_is_valid_words_and_bit_exact(graph):
     lowered = lower_model(graph["onnx"], progress=False)
     stim = random_stimulus(lowered, 400, seed=1)
     assert list(stim) == ["words"] and stim["words"].shape == (400, N, 5) and stim["words"].dtype == np.float32
-    w = check_words(stim["words"], FULL.format)
+    w = check_words(stim["words"], graph["spec"].format)
     valid = w[..., 4] == 1
     assert not valid.any(axis=1).all() and valid.all(axis=1).any()  # all-padded and full jets
     assert not w[~valid].any()  # padded slots are all-zero words
@@ -354,12 +390,30 @@ def test_estimates_count_the_feature_ops(graph):
 
     e = estimate_graph(graph["model"].model)
     ops = {layer["op"]: layer for layer in e["layers"]}
-    assert ops[PAIR_OP]["lut"] > 0 and ops[PARTICLE_OP]["lut"] > 0 and ops[PAIR_OP]["products"] == N * (N + 1)
+    squares = N * (N + 1) if graph["spec"].delta == "d2" else 0  # two per unordered pair; lse has no products
+    assert ops[PAIR_OP]["lut"] > 0 and ops[PARTICLE_OP]["lut"] > 0 and ops[PAIR_OP]["products"] == squares
+    assert (ops[PAIR_OP]["dsp"] > 0) == (squares > 0)
     assert e["total"]["lut"] >= ops[PAIR_OP]["lut"] + ops[PARTICLE_OP]["lut"]
     assert e["pair_features"].startswith("on chip")  # no pair graph input: nothing is computed off chip
     assert e["blocks"]["pair features"]["lut"] == ops[PAIR_OP]["lut"]  # the pair features are a block of the totals
     assert e["blocks"]["particle features"]["lut"] >= ops[PARTICLE_OP]["lut"]
     assert e["blocks"]["interaction U"]["lut"] > 0
+
+
+def test_lse_angle_costs_less_than_d2():
+    """The product-free angle removes the squares (DSP) and the wide D2 code: the pair features' estimate drops."""
+    import dataclasses
+
+    from l1tagger.report.estimates import estimate_graph
+    from l1tagger.verify.graphs import l1words_graph
+
+    def pair_cost(spec):
+        e = estimate_graph(l1words_graph(dataclasses.replace(spec, particle_features=("logpt",)), 16).model)
+        return e["blocks"]["pair features"]
+
+    d2, lse = pair_cost(FULL), pair_cost(LSE)
+    assert lse["dsp"] == 0 < d2["dsp"]
+    assert lse["lut"] + 55 * lse["dsp"] < 0.7 * (d2["lut"] + 55 * d2["dsp"]), (lse, d2)
 
 
 # ---------------------------------------------------------------------------------------------- the tagger option

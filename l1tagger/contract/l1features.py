@@ -26,8 +26,11 @@ Integer steps (all values integers; a log feature q has the value q * 2^-frac, i
 4. Per particle: L_i = LOGPT[c(P_i)] (ln pT/GeV), L_jet = LOGPT[c(sum_i P_i)];
    logpt = L_i, logptrel = L_i - L_jet, deta = H_i - H_seed, dphi = wrap(F_i - F_seed) (in word LSBs),
    charge / is_* = l1ct particle-id decoding times 2^frac (value 1.0).
-5. Per pair: D2 = (H_i - H_j)^2 + wrap(F_i - F_j)^2 (exact), lndelta = LOGDR[c(D2)] (= ln of the angle in rad),
-   lnkt = min(L_i, L_j) + lndelta, lnz = -(r + SOFTPLUS[min(r, last)]) with r = |L_i - L_j|
+5. Per pair: the angle lndelta (= ln of the angle in rad), by the spec's ``delta``:
+   ``d2`` (default): D2 = (H_i - H_j)^2 + wrap(F_i - F_j)^2 (exact), lndelta = LOGDR[c(D2)];
+   ``lse`` (no products): a = LOGABS[c(|H_i - H_j|)], b = LOGABS[c(|wrap(F_i - F_j)|)] (ln of each difference in
+   rad), lndelta = max(a, b) + HALFSP[min(|a - b|, last)] (= 1/2 ln(exp(2a) + exp(2b)), a log-sum-exp);
+   then lnkt = min(L_i, L_j) + lndelta, lnz = -(r + SOFTPLUS[min(r, last)]) with r = |L_i - L_j|
    (= ln(min pT / (pT_i + pT_j)) = -ln(1 + exp(r))), lnm2 = L_i + L_j + 2 lndelta (massless small-angle
    m^2 = pT_i pT_j Delta^2).
 6. wrap(d) = d - 2pi [d >= pi] + 2pi [d < -pi] (pi = ``intphi_pi`` LSBs; exact for 11-bit phi words).
@@ -69,10 +72,16 @@ DEFAULT_PARTICLE_FEATURES = ("logpt", "logptrel", "deta", "dphi")
 PAIR_FEATURES = ("lnkt", "lnz", "lndelta", "lnm2")
 
 SPEC_KEYS = ("format", "particle_features", "frac", "x_bits", "pair_bits", "log_mantissa_bits", "max_particles",
-             "pairs")
+             "pairs", "delta")
 #: which pairs L1PairFeatures outputs: "full" - all N x N, (..., N, N, 4); "upper" - the unique pairs i <= j
 #: (``upper_pair_index``), (..., N(N+1)/2, 4), for the symmetric interaction designs (docs/interaction.md)
 PAIR_LAYOUTS = ("full", "upper")
+#: how the pair angle ln Delta is computed (module docstring, step 5): "d2" - the log of the exact squared distance
+#: (two variable squares per pair); "lse" - a log-sum-exp of the logs of |deta| and |dphi| (no products: two small
+#: floor-log codes and ROMs instead of two squares and a wide code; docs/l1_inputs.md)
+DELTA_METHODS = ("d2", "lse")
+#: the tables of each angle method, in the order of :meth:`L1FeatureSpec.table_digest`
+TABLES = {"d2": ("logpt", "logdr", "softplus"), "lse": ("logpt", "logabs", "halfsp", "softplus")}
 _INT_RANGES = {"frac": (0, 10), "x_bits": (4, 24), "pair_bits": (4, 24), "log_mantissa_bits": (1, 10),
                "max_particles": (1, 4096)}
 
@@ -134,6 +143,8 @@ class L1FeatureSpec:
     max_particles:      the largest N the sum-of-pt log table covers
     pairs:              :data:`PAIR_LAYOUTS`: the pair output over all N x N pairs or the unique pairs i <= j only
                         (set by the model's ``interaction``; serialised only when not "full")
+    delta:              :data:`DELTA_METHODS`: how ln Delta is computed (serialised only when not "d2", so the specs
+                        of graphs exported before it existed read back unchanged)
     """
 
     format: WordFormat = field(default_factory=lambda: WORD_FORMATS["l1ct"])
@@ -144,6 +155,7 @@ class L1FeatureSpec:
     log_mantissa_bits: int = 5
     max_particles: int = 256
     pairs: str = "full"
+    delta: str = "d2"
 
     def __post_init__(self):
         if not isinstance(self.format, WordFormat):
@@ -165,6 +177,8 @@ class L1FeatureSpec:
         object.__setattr__(self, "particle_features", tuple(feats))
         if self.pairs not in PAIR_LAYOUTS:
             raise ConfigError(f"l1 feature spec field 'pairs' = {self.pairs!r}: must be one of {list(PAIR_LAYOUTS)}")
+        if self.delta not in DELTA_METHODS:
+            raise ConfigError(f"l1 feature spec field 'delta' = {self.delta!r}: must be one of {list(DELTA_METHODS)}")
         if UNIT_FEATURES & set(feats) and (1 << self.frac) > self.x_max:
             raise ConfigError(f"l1 feature spec: x_bits = {self.x_bits} cannot hold the value 1.0 at frac = "
                               f"{self.frac} (needed by {sorted(UNIT_FEATURES & set(feats))})")
@@ -210,6 +224,11 @@ class L1FeatureSpec:
         return (deta * deta + self.format.intphi_pi ** 2).bit_length()
 
     @property
+    def dabs_bits(self) -> int:
+        """Width of |deta| (up to 2^eta_bits - 1) and |dphi| (up to pi after the wrap): the LOGABS code input."""
+        return max(self.format.field("eta").bits, self.format.intphi_pi.bit_length())
+
+    @property
     def pi(self) -> int:
         return self.format.intphi_pi
 
@@ -224,21 +243,29 @@ class L1FeatureSpec:
         mid = code_midpoints(n_codes(self.d2_bits, self.log_mantissa_bits), self.log_mantissa_bits)
         return _round_half_up(2.0**self.frac * 0.5 * np.log(mid * self.format.etaphi_lsb**2))
 
+    def logabs_table(self) -> np.ndarray:
+        """LOGABS[c] = round_half_up(2^frac ln(x_mid(c) * lsb)) over the codes of dabs_bits-wide integers (lse)."""
+        mid = code_midpoints(n_codes(self.dabs_bits, self.log_mantissa_bits), self.log_mantissa_bits)
+        return _round_half_up(2.0**self.frac * np.log(mid * self.format.etaphi_lsb))
+
+    def halfsp_table(self) -> np.ndarray:
+        """HALFSP[r] = round_half_up(2^frac 1/2 ln(1 + exp(-2 r 2^-frac))), up to and including its first 0 (lse)."""
+        return _until_zero(lambda r: 0.5 * np.log1p(np.exp(-2.0 * r * 2.0**-self.frac)), self.frac)
+
     def softplus_table(self) -> np.ndarray:
         """SOFTPLUS[r] = round_half_up(2^frac ln(1 + exp(-r 2^-frac))), up to and including its first 0 entry."""
-        r = np.arange(1, (1 << self.frac) * 64, dtype=np.float64)
-        vals = _round_half_up(2.0**self.frac * np.log1p(np.exp(-np.concatenate([[0.0], r]) * 2.0**-self.frac)))
-        zero = int(np.flatnonzero(vals == 0)[0])
-        return vals[: zero + 1]
+        return _until_zero(lambda r: np.log1p(np.exp(-r * 2.0**-self.frac)), self.frac)
 
     def tables(self) -> dict[str, np.ndarray]:
-        """{"logpt", "logdr", "softplus"}: int64 numpy arrays, emitted verbatim into C++ and RTL."""
+        """The tables of the spec's angle method (:data:`TABLES`: d2 -> logpt, logdr, softplus; lse -> logpt, logabs,
+        halfsp, softplus): int64 numpy arrays, emitted verbatim into C++ and RTL."""
         return _tables(self)
 
     def table_digest(self) -> str:
-        """sha256 of the three tables (int64 little endian, in the order logpt, logdr, softplus)."""
+        """sha256 of the tables (int64 little endian, in the order of :data:`TABLES`; for d2 logpt, logdr, softplus,
+        as before lse existed)."""
         h = hashlib.sha256()
-        for name in ("logpt", "logdr", "softplus"):
+        for name in TABLES[self.delta]:
             h.update(self.tables()[name].astype("<i8").tobytes())
         return h.hexdigest()
 
@@ -247,7 +274,8 @@ class L1FeatureSpec:
         return {"format": self.format.to_dict(), "particle_features": list(self.particle_features),
                 "frac": self.frac, "x_bits": self.x_bits, "pair_bits": self.pair_bits,
                 "log_mantissa_bits": self.log_mantissa_bits, "max_particles": self.max_particles,
-                **({"pairs": self.pairs} if self.pairs != "full" else {})}
+                **({"pairs": self.pairs} if self.pairs != "full" else {}),
+                **({"delta": self.delta} if self.delta != "d2" else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -275,9 +303,19 @@ class L1FeatureSpec:
         return cls.from_dict(dataclass_io.loads_json(text, "l1 feature spec"))
 
 
+def _until_zero(fn, frac: int) -> np.ndarray:
+    """round_half_up(2^frac fn(r)) for r = 0, 1, ... (integers on the 2^-frac grid) up to and including the first 0
+    entry (fn positive, decreasing to 0)."""
+    vals = _round_half_up(2.0**frac * fn(np.arange(0, (1 << frac) * 64, dtype=np.float64)))
+    zero = int(np.flatnonzero(vals == 0)[0])
+    return vals[: zero + 1]
+
+
 @functools.lru_cache(maxsize=32)
 def _tables(spec: L1FeatureSpec) -> dict[str, np.ndarray]:
-    out = {"logpt": spec.logpt_table(), "logdr": spec.logdr_table(), "softplus": spec.softplus_table()}
+    make = {"logpt": spec.logpt_table, "logdr": spec.logdr_table, "logabs": spec.logabs_table,
+            "halfsp": spec.halfsp_table, "softplus": spec.softplus_table}
+    out = {name: make[name]() for name in TABLES[spec.delta]}
     for a in out.values():
         a.setflags(write=False)
     return out
@@ -340,7 +378,7 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
     if "pair" in kinds:
         deta = h[..., :, None] - h[..., None, :]
         dphi = phi_wrap(f[..., :, None] - f[..., None, :], spec.pi)
-        lnd = tables["logdr"][flog_code(deta * deta + dphi * dphi, spec.d2_bits, m)]
+        lnd = lndelta_int(deta, dphi, spec, tables, xp)
         li, lj = lp[..., :, None], lp[..., None, :]
         sp = tables["softplus"]
         r = xp.abs(li - lj)
@@ -356,6 +394,17 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
             pair = flat[..., up, :] if xp is np else flat[..., xp.as_tensor(up, device=flat.device), :]
         out["pair"] = pair
     return out
+
+
+def lndelta_int(deta, dphi, spec: L1FeatureSpec, tables: Mapping, xp):
+    """ln Delta of integer angle differences (word LSBs; dphi wrapped) by the spec's ``delta`` (step 5)."""
+    m = spec.log_mantissa_bits
+    if spec.delta == "d2":
+        return tables["logdr"][flog_code(deta * deta + dphi * dphi, spec.d2_bits, m)]
+    logabs, hsp = tables["logabs"], tables["halfsp"]
+    a = logabs[flog_code(xp.abs(deta), spec.dabs_bits, m)]
+    b = logabs[flog_code(xp.abs(dphi), spec.dabs_bits, m)]
+    return xp.maximum(a, b) + hsp[xp.clip(xp.abs(a - b), 0, hsp.shape[0] - 1)]
 
 
 def features_np(words, spec: L1FeatureSpec, kinds=KINDS, source: str = "words") -> dict:

@@ -464,6 +464,28 @@ void l1w_particles(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
     }
 }
 
+// ln Delta of a pair from its angle differences (eta LSBs; dphi wrapped), by the spec's delta method
+// (l1tagger.contract.l1features.lndelta_int): delta_lse = 0 - LOGDR of the code of deta^2 + dphi^2 (two squares);
+// delta_lse = 1 - max(a, b) + HALFSP[min(|a - b|, last)] of a, b = LOGABS of the codes of |deta|, |dphi| (no products).
+template <int LSE> struct l1w_lndelta;
+template <> struct l1w_lndelta<0> {
+    template <typename CONFIG_T> static int of(long long de, long long dp) {
+        #pragma HLS INLINE
+        ap_uint<CONFIG_T::w_d2> d2 = de * de + dp * dp;
+        return (int)CONFIG_T::logdr(l1w_flog_code<CONFIG_T::w_d2, CONFIG_T::log_m>(d2));
+    }
+};
+template <> struct l1w_lndelta<1> {
+    template <typename CONFIG_T> static int of(long long de, long long dp) {
+        #pragma HLS INLINE
+        ap_uint<CONFIG_T::w_dabs> ae = de < 0 ? -de : de, ap = dp < 0 ? -dp : dp;
+        const int a = (int)CONFIG_T::logabs(l1w_flog_code<CONFIG_T::w_dabs, CONFIG_T::log_m>(ae));
+        const int b = (int)CONFIG_T::logabs(l1w_flog_code<CONFIG_T::w_dabs, CONFIG_T::log_m>(ap));
+        const int r = a > b ? a - b : b - a;
+        return (a > b ? a : b) + (int)CONFIG_T::halfsp(r < CONFIG_T::n_halfsp - 1 ? r : CONFIG_T::n_halfsp - 1);
+    }
+};
+
 // ParT pair features (N, N, 4) = [ln kT, ln z, ln Delta, ln m^2], computed once per unordered pair (symmetric).
 template <class data_T, class res_T, typename CONFIG_T>
 void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
@@ -487,8 +509,7 @@ void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
             #pragma HLS UNROLL
             const long long de = h[i].to_int() - h[j].to_int();
             const long long dp = l1w_phi_wrap<CONFIG_T::phi_pi>(f[i].to_int() - f[j].to_int());
-            ap_uint<CONFIG_T::w_d2> d2 = de * de + dp * dp;
-            const int lnd = (int)CONFIG_T::logdr(l1w_flog_code<CONFIG_T::w_d2, CONFIG_T::log_m>(d2));
+            const int lnd = l1w_lndelta<CONFIG_T::delta_lse>::template of<CONFIG_T>(de, dp);
             const int li = lp[i], lj = lp[j];
             const int r = li > lj ? li - lj : lj - li;
             const int sp = (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1);

@@ -57,7 +57,7 @@ class WordFeatureOp(nn.Module):
         return torch.round(words.detach()).to(torch.int64)
 
     def forward_exact(self, words: torch.Tensor) -> torch.Tensor:
-        tables = {"logpt": self.table_logpt, "logdr": self.table_logdr, "softplus": self.table_softplus}
+        tables = {name: getattr(self, f"table_{name}") for name in self.spec.tables()}
         q = features_int(self.to_int(words), self.spec, tables, torch, (self.kind,))[self.kind]
         return (q.to(torch.float64) * 2.0 ** -output_grid(self.spec, self.kind)[2]).to(words.dtype)
 

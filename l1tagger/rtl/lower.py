@@ -45,7 +45,7 @@ from l1tagger.contract.quant import QuantSpec, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node, topk_attention_fusions
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select,
-                                 tree_reduce, tree_sum, vmin, wrap)
+                                 tree_reduce, tree_sum, vmax, vmin, wrap)
 
 
 @dataclass
@@ -321,6 +321,17 @@ def _sat_mask(q, lo: int, hi: int, *bits):
     return q
 
 
+def _lndelta(de, dp, spec: l1features.L1FeatureSpec, t: dict):
+    """ln Delta by the spec's delta method (``l1features.lndelta_int``): d2 - exact squares, one wide code and the
+    LOGDR ROM; lse - two narrow codes of |deta|, |dphi| and LOGABS ROMs, a maximum and the HALFSP ROM."""
+    m = spec.log_mantissa_bits
+    if spec.delta == "d2":
+        d2 = (de**2 if isinstance(de, FixedVariable) else de * de) + (dp**2 if isinstance(dp, FixedVariable) else dp * dp)
+        return _int_lookup(_flog_code(d2, spec.d2_bits, m), t["logdr"])
+    a, b = (_int_lookup(_flog_code(_vabs(d), spec.dabs_bits, m), t["logabs"]) for d in (de, dp))
+    return vmax(a, b) + _int_lookup(_vabs(a - b), t["halfsp"])
+
+
 def _word_features(words: np.ndarray, spec: l1features.L1FeatureSpec, kind: str) -> np.ndarray:
     """One jet's words (N, n_fields) of variables -> the integer features of ``kind`` (object array)."""
     fmt, m = spec.format, spec.log_mantissa_bits
@@ -336,10 +347,7 @@ def _word_features(words: np.ndarray, spec: l1features.L1FeatureSpec, kind: str)
         out = np.empty((n, n, len(l1features.PAIR_FEATURES)), dtype=object)
         for i in range(n):
             for j in range(i, n):
-                de, dp = h[i] - h[j], _phi_wrap(f[i] - f[j], spec.pi)
-                d2 = (de**2 if isinstance(de, FixedVariable) else de * de) + \
-                    (dp**2 if isinstance(dp, FixedVariable) else dp * dp)
-                lnd = _int_lookup(_flog_code(d2, spec.d2_bits, m), t["logdr"])
+                lnd = _lndelta(h[i] - h[j], _phi_wrap(f[i] - f[j], spec.pi), spec, t)
                 r = _vabs(lp[i] - lp[j])
                 q = [vmin(lp[i], lp[j]) + lnd, -(r + _int_lookup(r, t["softplus"])), lnd, lp[i] + lp[j] + 2 * lnd]
                 out[i, j] = out[j, i] = [_sat_mask(x, spec.pair_min, spec.pair_max, v[i], v[j]) for x in q]
