@@ -27,10 +27,12 @@ DESIGNS = ("mlp", "mlp_sym", "table", "table_sym")
 RECIPE = "quantize/int8_floor.yaml"
 
 
-def _cfg(design: str, inputs: str, attention: str = "full"):
+def _cfg(design: str, inputs: str, attention: str = "full", delta: str = "d2"):
     from l1tagger.models.config import ModelConfig
 
     extra = {"features": "l1"} if inputs == "features" else {}
+    if delta != "d2":
+        extra["l1features"] = {"delta": delta}
     return ModelConfig.from_dict(dict(n_particles=N, n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
                                       head_dim=8, pair_hidden=4, interaction=design, pair_table_bits=4,
                                       inputs=inputs, attention=attention, **extra))
@@ -64,9 +66,9 @@ def _train_step(model, args, labels):
 _BUILT: dict = {}
 
 
-def built(design: str, inputs: str, toy_jets, tmp_path_factory, attention: str = "full") -> dict:
-    """Train a float step and a QAT step, export (cached per design / inputs / attention)."""
-    key = (design, inputs, attention)
+def built(design: str, inputs: str, toy_jets, tmp_path_factory, attention: str = "full", delta: str = "d2") -> dict:
+    """Train a float step and a QAT step, export (cached per design / inputs / attention / on-chip angle)."""
+    key = (design, inputs, attention, delta)
     if key in _BUILT:
         return _BUILT[key]
     from l1tagger.export.export import export_qonnx_model
@@ -75,7 +77,7 @@ def built(design: str, inputs: str, toy_jets, tmp_path_factory, attention: str =
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    cfg = _cfg(design, inputs, attention)
+    cfg = _cfg(design, inputs, attention, delta)
     feed, args, labels = _data(cfg, toy_jets)
     fmodel = build_model(cfg)
     fgrads = _train_step(fmodel, args, labels)
@@ -86,7 +88,7 @@ def built(design: str, inputs: str, toy_jets, tmp_path_factory, attention: str =
     calibrate(qmodel, [args] * 2)
     qgrads = _train_step(qmodel.train(), args, labels)
     calibrate(qmodel, [args])
-    d = tmp_path_factory.mktemp(f"{design}_{inputs}_{attention}")
+    d = tmp_path_factory.mktemp(f"{design}_{inputs}_{attention}_{delta}")
     names = ("words",) if inputs == "l1words" else ("x", "mask", "pair")
     wrapper = export_qonnx_model(qmodel, tuple(a[:1] for a in args), d / "model.onnx", input_names=names)
     _BUILT[key] = {"cfg": cfg, "feed": feed, "qmodel": qmodel, "wrapper": wrapper, "onnx": d / "model.onnx",
@@ -225,6 +227,28 @@ def test_linformer_table_sym_is_bit_exact(toy_jets, tmp_path_factory):
     assert check.ok, check.first_mismatch
     res = interpreter_check(lower_model(b["onnx"], progress=False), b["feed"], run_reference(b["wrapper"], b["feed"]))
     assert res["bit_exact"], res["first_mismatch"]
+
+
+def test_linformer_on_words_with_the_product_free_angle_is_bit_exact_and_cheaper(toy_jets, tmp_path_factory):
+    """model.l1features.delta = lse (docs/l1_inputs.md): the tagger trains on the lse integers, exports them (the spec
+    in the node says so), Brevitas == QONNX == integer reference and da4ml's RTL == QONNX on the toy and edge words;
+    its pair-feature block has no products and costs less than d2's."""
+    from l1tagger.export.crosscheck import crosscheck
+    from l1tagger.export.reference import run_reference
+    from l1tagger.report.estimates import estimate_graph
+    from l1tagger.rtl.flow import interpreter_check
+    from l1tagger.rtl.lower import lower_model
+
+    b = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer", delta="lse")
+    pair_node = next(n for n in b["wrapper"].graph.node if n.op_type == PAIR_OP)
+    assert json.loads(helper.get_attribute_value(pair_node.attribute[0]))["delta"] == "lse"
+    check = crosscheck(b["qmodel"], b["wrapper"], b["feed"])
+    assert check.ok, check.first_mismatch
+    res = interpreter_check(lower_model(b["onnx"], progress=False), b["feed"], run_reference(b["wrapper"], b["feed"]))
+    assert res["bit_exact"], res["first_mismatch"]
+    d2 = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer")
+    cost = {k: estimate_graph(v["wrapper"].model)["blocks"]["pair features"] for k, v in (("lse", b), ("d2", d2))}
+    assert cost["lse"]["dsp"] == 0 < cost["d2"]["dsp"] and cost["lse"]["lut"] < cost["d2"]["lut"], cost
 
 
 # ---------------------------------------------------------------------------------------------- HLS C simulation
