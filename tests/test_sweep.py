@@ -416,3 +416,18 @@ def test_rtl_trained_rows_say_how_many_jets_each_figure_rests_on():
     assert "| new | yes | 10000 | 40 | 2 | 0.6800 (10000) | True (1000 jets, da4ml C++ interpreter) |" in md
     assert "new: the first 1000 of the 10000 test-split jets (shuffled with seed 2)" in md
     assert "| old | yes | 10000 | 40 | — | 0.6800 (—) |" in md and "| 0123456789 |" in md
+
+
+def test_the_pareto_sweep_of_the_race_is_valid(tmp_path):
+    """sweeps/pareto.yaml (issue 16's Pareto sweep, run by hand on a bigger machine) expands into its 25 valid points:
+    the int8 baseline and >= 3 HGQ targets of every (N, kind), on >= 50k jets per class, the RTL route on."""
+    from collections import Counter
+
+    spec = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "pareto.yaml", out=tmp_path / "o")
+    assert len(spec.points) == 25 and not (tmp_path / "o").exists()
+    cfgs = [p.config for p in spec.points]
+    assert all(c.n_per_class >= 50000 and c.rtl == "verilog" and c.n_csim_jets >= 1000 for c in cfgs)
+    kinds = Counter((c.model.n_particles, c.model.attention, Path(str(c.recipe)).stem) for c in cfgs)
+    for n in (16, 32):
+        for kind in ("full", "linformer", "topk"):
+            assert kinds[(n, kind, "int8_floor")] == 1 and kinds[(n, kind, "hgq_budget")] >= 3, (n, kind)
