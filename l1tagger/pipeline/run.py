@@ -284,6 +284,7 @@ def step_rtl(cfg: RunConfig, ctx: StepContext) -> dict:
     da4ml_cost.write_cached(onnx, project, {
         "status": "ok", "lut": float(s["da4ml_cost_estimate_lut"]), "latency_cycles": s["latency_cycles"],
         "register_bits": s["register_bits"], "n_ops": None, "seconds": s["lower_s"], "source": da4ml_cost.SOURCE,
+        "blocks": da4ml_cost.blocks_of(onnx, s["node_cost"]),
     }, cfg.rtl_latency_cutoff)
     checks = [s[k] for k in ("interp", "cosim") if k in s]
     for c in checks:

@@ -16,6 +16,7 @@ anything but the pair op). The mask is neutral (a 0/1 multiplier, not data).
 
     node_blocks(model) -> {node name: block}
     block_costs(estimate_layers, blocks) -> {block: {lut, dsp, ebops, bram18, share_lut, share_cost}}
+    da4ml_block_costs(node_cost, blocks) -> {block: {lut, share}}   (da4ml's cost charged per node, l1tagger.rtl)
 """
 
 from __future__ import annotations
@@ -85,6 +86,24 @@ def block_costs(layers, blocks: dict[str, str], ebops_per_dsp: float = 55.0) -> 
     return acc
 
 
+def da4ml_block_costs(node_cost: dict[str, float], blocks: dict[str, str]) -> dict[str, dict]:
+    """da4ml's LUT per block and its share of da4ml's total, from da4ml's cost per node (``LoweredModel.node_cost``,
+    ``l1tagger.rtl.attribution``: it sums to da4ml's total). A node the graph does not name counts in ``particle
+    path``, as in :func:`block_costs`."""
+    acc = {b: {"lut": 0.0} for b in BLOCKS}
+    for name, lut in node_cost.items():
+        acc[blocks.get(name, "particle path")]["lut"] += float(lut)
+    total = sum(a["lut"] for a in acc.values())
+    for a in acc.values():
+        a["share"] = a["lut"] / total if total else 0.0
+    return acc
+
+
 def interaction_share(costs: dict[str, dict]) -> float:
     """The share of the whole tagger's cost (LUT + 55 DSP) spent on U, on-chip pair features included."""
     return costs["pair features"]["share_cost"] + costs["interaction U"]["share_cost"]
+
+
+def da4ml_interaction_share(costs: dict[str, dict]) -> float:
+    """The same share of da4ml's LUT (:func:`da4ml_block_costs`)."""
+    return costs["pair features"]["share"] + costs["interaction U"]["share"]

@@ -4,12 +4,14 @@ The cleaned QONNX graph is lowered to da4ml's traced program by the open RTL rou
 (:func:`l1tagger.rtl.lower.lower_model`: constant matrix products become da4ml's shift-and-add solutions, the
 softmax its tables) and pipelined at the run's latency cutoff (:func:`l1tagger.rtl.project.build_pipeline`); da4ml's
 cost model then gives the LUT estimate of that logic (``cost``, the number ``l1tagger rtl`` records as
-``da4ml_cost_estimate_lut``), its pipeline stages and register bits. Nothing is written but the cache record.
+``da4ml_cost_estimate_lut``), its pipeline stages and register bits, and the same cost split per block of the
+tagger (``blocks``: da4ml's cost charged to the nodes that built it, ``l1tagger.rtl.attribution``, summed per
+``l1tagger.report.blocks`` block). Nothing is written but the cache record.
 
     record = cached_da4ml_cost("runs/x/model.onnx", "hls_projects/x")   # computed once, then read back
 
-The record is cached as ``<dir>/da4ml_cost.json`` keyed by the graph's sha256, the latency cutoff and the da4ml
-version, so the report does not lower the graph again. A graph the RTL route cannot lower (a recipe that rounds
+The record is cached as ``<dir>/da4ml_cost.json`` keyed by the graph's sha256, the latency cutoff, the da4ml
+version and the record's schema (:data:`RECORD_SCHEMA`: a record of an older l1tagger is recomputed), so the report does not lower the graph again. A graph the RTL route cannot lower (a recipe that rounds
 half-to-even: da4ml truncates or rounds half-up only; an op outside the route) and a missing da4ml (installed
 with ``pip install -e ".[rtl]"``) give a record with ``status: "skipped"`` and the reason, never an error.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+
+import onnx
 
 from l1tagger.errors import ConfigError, ConversionError
 from l1tagger.utils.atomic import atomic_write_json
@@ -30,6 +34,9 @@ CACHE_NAME = "da4ml_cost.json"
 #: the RTL route's default latency cutoff (``l1tagger.rtl.project.RtlConfig.latency_cutoff``; tested equal), here so
 #: that reading a cache needs no da4ml
 DEFAULT_LATENCY_CUTOFF = 8.0
+
+#: the record's layout; part of the cache key, so records without the per-block split (schema 1) are recomputed
+RECORD_SCHEMA = 2
 
 #: what every record says about where its number comes from
 SOURCE = "da4ml cost model of the lowered graph (not synthesised)"
@@ -46,7 +53,7 @@ def _da4ml_version() -> str | None:
 
 def _key(onnx_path: Path, latency_cutoff: float) -> dict:
     return {"onnx_sha256": sha256_file(onnx_path), "latency_cutoff": float(latency_cutoff),
-            "da4ml_version": _da4ml_version()}
+            "da4ml_version": _da4ml_version(), "schema": RECORD_SCHEMA}
 
 
 def da4ml_cost(onnx_path, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict:
@@ -66,7 +73,14 @@ def da4ml_cost(onnx_path, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dic
         return {"status": "skipped", "reason": f"the graph cannot be lowered to da4ml: {exc}"}
     return {"status": "ok", "lut": float(pipe.cost), "latency_cycles": len(pipe.solutions),
             "register_bits": int(pipe.reg_bits), "n_ops": len(lowered.comb.ops), "seconds": round(time.time() - t, 2),
-            "source": SOURCE}
+            "source": SOURCE, "blocks": blocks_of(onnx_path, lowered.node_cost)}
+
+
+def blocks_of(onnx_path, node_cost: dict[str, float]) -> dict[str, dict]:
+    """da4ml's cost per block of the tagger (``l1tagger.report.blocks``) from its cost per node."""
+    from l1tagger.report.blocks import da4ml_block_costs, node_blocks
+
+    return da4ml_block_costs(node_cost, node_blocks(onnx.load(str(onnx_path))))
 
 
 def read_cached(onnx_path, cache_dir, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict | None:

@@ -13,6 +13,7 @@ A pure reader (no recomputation): the benchmarks that run ``l1tagger run`` per p
     da4ml_lut, da4ml_status, da4ml_reason   da4ml's cost of the same graph (report ``da4ml_cost``)
     est_lut, est_dsp, est_bram18, est_cost, latency_ns, latency_cycles   l1tagger's estimate of the HLS project
     blocks                              per-block costs (``l1tagger.report.blocks``) or None
+    da4ml_blocks                        da4ml's LUT per block and its share (``da4ml_cost.blocks``) or None
     csim_bit_exact, csim_jets           the C simulation's verdict and jets
     rtl_bit_exact, rtl_jets             the RTL route's (da4ml interpreter) verdict and jets
     budget_verdict, fits_budget         the budget verdict of the report
@@ -65,7 +66,7 @@ def figures(report: dict, qat_metrics: dict) -> dict:
         "da4ml_lut": da.get("lut"), "da4ml_status": da.get("status"), "da4ml_reason": da.get("reason"),
         "est_lut": est.get("lut"), "est_dsp": est.get("dsp"), "est_bram18": est.get("bram18"),
         "est_cost": est.get("cost"), "latency_ns": est.get("latency_ns"), "latency_cycles": est.get("latency_cycles"),
-        "blocks": blocks,
+        "blocks": blocks, "da4ml_blocks": da.get("blocks") if isinstance(da.get("blocks"), dict) else None,
         "csim_bit_exact": be.get("bit_exact"), "csim_jets": be.get("n_jets"),
         "rtl_bit_exact": interp.get("bit_exact"), "rtl_jets": interp.get("n_jets"),
         "budget_verdict": rep.get("budget_verdict"), "fits_budget": rep.get("budget_verdict") == "pass",

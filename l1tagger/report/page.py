@@ -420,14 +420,21 @@ def _sections(report: dict) -> list[tuple[str, list[str], list[list[str]], str]]
                     f"where `rtl: yosys` ran ({cc['yosys']}). The budget verdict uses the estimate. docs/cost.md"))
     blocks = report.get("blocks")
     if isinstance(blocks, dict):
-        from l1tagger.report.blocks import interaction_share
+        from l1tagger.report.blocks import da4ml_interaction_share, interaction_share
 
+        da = report.get("da4ml_cost")
+        da_blocks = da.get("blocks") if isinstance(da, dict) and isinstance(da.get("blocks"), dict) else None
         rows = [[name, _fmt(b["lut"]), _fmt(b["dsp"]), _fmt(b["ebops"]), f"{100 * b['share_cost']:.1f} %"]
+                + ([_fmt(da_blocks[name]["lut"]), f"{100 * da_blocks[name]['share']:.1f} %"] if da_blocks else [])
                 for name, b in blocks.items()]
         pf = report.get("pair_features")
-        out.append(("Estimate per block", ["block", "LUT", "DSP", "EBOPs", "share of cost (LUT + 55 DSP)"], rows,
+        da_note = (f" da4ml: its own cost model of the same graph, charged to the nodes that built each piece of logic "
+                   f"(l1tagger.rtl.attribution); interaction {100 * da4ml_interaction_share(da_blocks):.1f} % of "
+                   f"da4ml's LUT." if da_blocks else "")
+        out.append(("Estimate per block", ["block", "LUT", "DSP", "EBOPs", "share of cost (LUT + 55 DSP)"]
+                    + (["da4ml LUT", "share of da4ml LUT"] if da_blocks else []), rows,
                     f"Interaction (on-chip pair features + U): {100 * interaction_share(blocks):.1f} % of the cost. "
-                    f"Pair features: {pf or 'none (no interaction bias)'}. Blocks: l1tagger.report.blocks."))
+                    f"Pair features: {pf or 'none (no interaction bias)'}. Blocks: l1tagger.report.blocks.{da_note}"))
     lw = report.get("l1_words")
     if isinstance(lw, dict):
         rows = []

@@ -44,6 +44,7 @@ from l1tagger.contract.opset import SINGLE_INPUT_LAYOUT_OPS, concat, layout
 from l1tagger.contract.quant import QuantSpec, decode_quant
 from l1tagger.contract.softmax import softmax_int, spec_of_node, topk_attention_fusions
 from l1tagger.errors import ConfigError, ConversionError
+from l1tagger.rtl.attribution import node_costs, traced_vars
 from l1tagger.rtl.traced import (HWCONF, elementwise, exact_decimal, is_bit, is_traced, matmul, raw, select,
                                  tree_reduce, tree_sum, vmax, vmin, wrap)
 
@@ -98,6 +99,8 @@ class LoweredModel:
     op_counts: dict[str, int] = field(default_factory=dict)
     #: the on-chip features of L1 words: one {node, op, spec, table_digest} per feature node (the ROMs' contents)
     l1_features: list[dict] = field(default_factory=list)
+    #: da4ml's cost charged to the nodes that built it (``l1tagger.rtl.attribution``; sums to ``comb.cost``)
+    node_cost: dict[str, float] = field(default_factory=dict)
 
     def encode_inputs(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         missing = [p.name for p in self.inputs if p.name not in arrays]
@@ -578,6 +581,7 @@ def _lower_model(model, progress: bool, probes: list[str] | None, fuse_topk: boo
             ports.append(InputPort(vi.name, shape, 1, 0, False, quantized=False))
             env[vi.name] = x.quantize(0, 1, 0, "WRAP", "TRN")
     counts: dict[str, int] = {}
+    node_vars: list[tuple[str, list]] = []  # (node, the variables it output): da4ml's cost per node
     nodes = list(g.node)
     if progress:
         from l1tagger.utils.progress import progress as progress_bar
@@ -600,6 +604,7 @@ def _lower_model(model, progress: bool, probes: list[str] | None, fuse_topk: boo
             raise ConversionError(f"node {node.name!r} ({node.op_type}) could not be lowered: {exc}") from exc
         for name, v in zip(node.output, outs):
             env[name] = v
+        node_vars.append((node.name, [x for v in outs for x in traced_vars(v)]))
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     outs, oports = [], []
     for name in probes or [vo.name for vo in g.output]:
@@ -615,4 +620,5 @@ def _lower_model(model, progress: bool, probes: list[str] | None, fuse_topk: boo
     comb = comb_trace(list(inp), list(out), keep_dead_inputs=True)
     check_constants(comb)
     return LoweredModel(comb=comb, inputs=ports, outputs=oports, n_nodes=len(g.node), op_counts=counts,
-                        l1_features=ctx.l1_features)
+                        l1_features=ctx.l1_features,
+                        node_cost=node_costs(node_vars, [v for v in out if isinstance(v, FixedVariable)]))

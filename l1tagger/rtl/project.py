@@ -75,6 +75,8 @@ def write_project(lowered, out_dir: str | Path, cfg: RtlConfig | None = None):
         "da4ml_cost_estimate_lut": float(pipe.cost),
         "register_bits": int(pipe.reg_bits),
         "op_counts": lowered.op_counts,
+        # da4ml's cost charged to the graph nodes that built it (l1tagger.rtl.attribution; sums to the cost above)
+        "node_cost": lowered.node_cost,
         # the features computed on chip from L1 particle words: per node its op, spec and the ROMs' table digest
         "l1_features": lowered.l1_features,
         "source": "da4ml",
