@@ -1,6 +1,6 @@
 """Every heterogeneous (HGQ) recipe stays bit-exact for every attention kind, through every route.
 
-For each HGQ preset (``hgq``, ``hgq_small``, ``hgq_budget``) and each attention kind (full + U, Linformer + U, top-k +
+For each HGQ preset (``hgq``, ``hgq_small``, ``hgq_budget``, ``hgq_lean``) and each attention kind (full + U, Linformer + U, top-k +
 U): a tiny model is trained, fine-tuned with the recipe (per-weight widths, trainable activation widths, the EBOPs
 penalty), baked and exported to QONNX; then, on the same test-bench jets,
 
@@ -9,7 +9,7 @@ penalty), baked and exported to QONNX; then, on the same test-bench jets,
 * the hls4ml C simulation equals the QONNX reference on every traced layer.
 
 By default 200 jets per check, and the C simulation (a g++ build each) for one recipe per kind, rotated so every
-recipe and every kind is C-simulated once; the ``slow`` variant checks 1000 jets and C-simulates all nine pairs.
+recipe and every kind is C-simulated once; the ``slow`` variant checks 1000 jets and C-simulates all twelve pairs.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from l1tagger.qat.recipe import load_recipe
 from l1tagger.resources import resolve_recipe
 
 KINDS = ("full", "linformer", "topk")
-RECIPES = ("hgq", "hgq_small", "hgq_budget")
+RECIPES = ("hgq", "hgq_small", "hgq_budget", "hgq_lean")
 #: the default run C-simulates these (every kind once, every recipe once)
-CSIM_BY_DEFAULT = {("full", "hgq"), ("linformer", "hgq_budget"), ("topk", "hgq_small")}
+CSIM_BY_DEFAULT = {("full", "hgq"), ("linformer", "hgq_budget"), ("topk", "hgq_small"), ("linformer", "hgq_lean")}
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,8 @@ def test_shipped_recipes_parse(path):
         (lambda d: d.update(overrides={"blocks.0.ffn.fc1": {"wieght": {"bits": 4}}}), "overrides.blocks.0.ffn.fc1.wieght"),
         (lambda d: d.update(overrides={"head.fc2": {"output": {"bits": 99}}}), "overrides.head.fc2.output.bits"),
         (lambda d: d.pop("bias"), "bias"),
+        (lambda d: d["softmax"].update(fit_rows="yes"), "softmax.fit_rows"),
+        (lambda d: d["softmax"].update(guard_bits=9), "softmax.guard_bits"),
     ],
 )
 def test_recipe_errors_name_the_field(mutate, field):
@@ -86,3 +88,39 @@ def test_missing_and_malformed_files(tmp_path):
     p.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="YAML"):
         load_recipe(p)
+
+
+def test_fit_rows_sizes_each_softmax_to_its_own_sum():
+    """hgq_lean (fit_rows): the Linformer's attention softmax is sized to its k projected keys, the class-attention
+    pooling to the N particles, top-k's to its k kept keys; without fit_rows every softmax is sized to max_keys. A
+    row whose sum holds more terms than its spec covers is refused, naming the layer."""
+    import torch
+
+    from l1tagger.models import ModelConfig, build_model
+    from l1tagger.qat.ops import QuantOps
+    from l1tagger.resources import resolve_recipe
+
+    def specs(recipe, attention):
+        cfg = ModelConfig(n_particles=16, features="l1", n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
+                          head_dim=8, pair_hidden=4, attention=attention, linformer_k=4, topk_k=3)
+        ops = QuantOps(resolve_recipe(recipe))
+        model = build_model(cfg, ops=ops)
+        return ops.softmax_specs, model
+
+    lean = load_recipe(resolve_recipe("hgq_lean")).softmax
+    assert lean.fit_rows and lean.guard_bits == 0 and lean.out_bits == 6
+    for attention, terms in (("linformer", 4), ("topk", 3), ("full", 16)):
+        got, _ = specs("hgq_lean", attention)
+        attn = [v for k, v in got.items() if k.startswith("blocks.0.attn.")]
+        assert len(attn) == 2 and all(v == lean.spec(terms).to_dict() for v in attn), attention
+        pool = [v for k, v in got.items() if k.startswith("cls.")]
+        assert len(pool) == 2 and all(v == lean.spec(16).to_dict() for v in pool)
+    wide, _ = specs("hgq_budget", "linformer")
+    assert all(v == load_recipe(resolve_recipe("hgq_budget")).softmax.spec().to_dict() for v in wide.values())
+    assert lean.spec(4).inv_table_bits < lean.spec(64).inv_table_bits
+    _, model = specs("hgq_lean", "linformer")
+    sm = model.blocks[0].heads[0].softmax
+    with pytest.raises(ConfigError, match="attn.h0.softmax' sums 5 keys per row but its spec covers 4"):
+        sm(torch.zeros(1, 2, 16, 5))
+    d = parse_recipe(load_recipe(resolve_recipe("hgq_lean")).to_dict()).softmax  # round trip
+    assert d == lean

@@ -199,7 +199,7 @@ class FloatOps:
     def mask_mul(self, name: str) -> nn.Module:
         return _Binary(torch.mul)
 
-    def softmax(self, name: str, topk: int = 0) -> nn.Module:
+    def softmax(self, name: str, topk: int = 0, n_keys: int | None = None) -> nn.Module:
         return MaskedSoftmax(topk)
 
     def l1features(self, name: str, spec, pair: bool) -> nn.Module:

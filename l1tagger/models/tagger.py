@@ -165,7 +165,10 @@ class AttentionHead(nn.Module):
         self.qk = ops.matmul(f"{name}.qk")
         self.av = ops.matmul(f"{name}.av")
         self.bias = ops.add(f"{name}.bias") if cfg.pair_bias else None
-        self.softmax = ops.softmax(f"{name}.softmax", topk=cfg.topk_k if cfg.attention == "topk" else 0)
+        topk = cfg.topk_k if cfg.attention == "topk" else 0
+        # the most terms a row's sum holds: the projected keys (Linformer), the kept keys (top-k), else every particle
+        terms = cfg.linformer_k if cfg.attention == "linformer" else (topk or cfg.n_particles)
+        self.softmax = ops.softmax(f"{name}.softmax", topk=topk, n_keys=terms)
         if self.kind == "linformer":
             k = cfg.linformer_k
             self.kmask = ops.mul(f"{name}.kmask")
@@ -256,7 +259,8 @@ class ClassAttentionPool(nn.Module):
         dh = cfg.head_size
         self.score = nn.ModuleList(ops.linear(f"{name}.h{h}.score", cfg.d_model, 1) for h in range(cfg.n_heads))
         self.v = nn.ModuleList(ops.linear(f"{name}.h{h}.v", cfg.d_model, dh) for h in range(cfg.n_heads))
-        self.softmax = nn.ModuleList(ops.softmax(f"{name}.h{h}.softmax", topk=0) for h in range(cfg.n_heads))
+        self.softmax = nn.ModuleList(ops.softmax(f"{name}.h{h}.softmax", topk=0, n_keys=cfg.n_particles)
+                                     for h in range(cfg.n_heads))
         self.av = nn.ModuleList(ops.matmul(f"{name}.h{h}.av") for h in range(cfg.n_heads))
         self.out = ops.linear(f"{name}.out", cfg.d_model, cfg.d_model)
         self.record_attention = False

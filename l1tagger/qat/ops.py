@@ -103,12 +103,12 @@ class QuantBinary(nn.Module):
 class QuantSoftmax(nn.Module):
     """Input quantizer (grid of the spec) -> firmware softmax -> output quantizer (declares the output type)."""
 
-    def __init__(self, in_q: nn.Module, softmax: FirmwareSoftmax, out_q: nn.Module, max_keys: int, name: str):
+    def __init__(self, in_q: nn.Module, softmax: FirmwareSoftmax, out_q: nn.Module, max_terms: int, name: str):
         super().__init__()
         self.in_q = in_q
         self.softmax = softmax
         self.out_q = out_q
-        self.max_keys = int(max_keys)
+        self.max_terms = int(max_terms)  # the most terms the spec's sum covers (recipe max_keys, or fitted rows)
         self.layer_name = name
 
     @property
@@ -116,10 +116,12 @@ class QuantSoftmax(nn.Module):
         return self.softmax.spec
 
     def forward(self, logits, key_mask=None):
-        if logits.shape[-1] > self.max_keys:
+        terms = logits.shape[-1] if not self.softmax.topk else min(logits.shape[-1], self.softmax.topk)
+        if terms > self.max_terms:
             raise ConfigError(
-                f"softmax {self.layer_name!r} has rows of {logits.shape[-1]} keys but the recipe's "
-                f"softmax.max_keys = {self.max_keys}: the inverse table would not cover the sum"
+                f"softmax {self.layer_name!r} sums {terms} keys per row but its spec covers {self.max_terms} (the "
+                f"recipe's softmax.max_keys, or the row size it was fitted to): the inverse table would not cover "
+                f"the sum"
             )
         return self.out_q(self.softmax(self.in_q(logits), key_mask))
 
@@ -215,15 +217,16 @@ class QuantOps:
         self.used.add(name)
         return QuantBinary(torch.mul, _act(QuantSpec("Uint8ActPerTensorFixedPoint", MASK_BITS, 0), self._mode))
 
-    def softmax(self, name: str, topk: int = 0) -> nn.Module:
+    def softmax(self, name: str, topk: int = 0, n_keys: int | None = None) -> nn.Module:
+        """n_keys: the most terms this softmax's sums hold (its row's keys; k for top-k), used by ``fit_rows``."""
         self.used.add(name)
         o = self.recipe.overrides.get(name)
         sm = o.softmax if o and o.softmax else self.recipe.softmax
-        spec = sm.spec()
+        spec = sm.spec(n_keys)
         self.softmax_specs[name] = spec.to_dict()
         in_q = _act(QuantSpec("Int8ActPerTensorFixedPoint", spec.in_bits, spec.in_frac), self._mode)
         out_q = _act(QuantSpec("Uint8ActPerTensorFixedPoint", spec.out_bits, spec.out_frac), "ROUND")
-        return QuantSoftmax(in_q, FirmwareSoftmax(spec, topk), out_q, sm.max_keys, name)
+        return QuantSoftmax(in_q, FirmwareSoftmax(spec, topk), out_q, sm.terms(n_keys), name)
 
     def l1features(self, name: str, spec, pair: bool) -> nn.Module:
         """Features computed on chip from L1 words (``l1tagger.features.onchip``): constant grids from the spec

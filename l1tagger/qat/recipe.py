@@ -132,6 +132,10 @@ class SoftmaxRecipe:
 
     tables: explicit SoftmaxSpec fields (exp_table_bits, exp_shift, exp_frac, inv_table_bits, inv_shift, inv_frac,
     inv_bits, out_frac) overriding SoftmaxSpec.default_for.
+    fit_rows: size each softmax's inverse table and fraction bits to the most terms its own sum can hold (the keys of
+    its row; k for top-k and Linformer), at most max_keys, instead of to max_keys for every softmax (narrower
+    tables and products; docs/firmware_softmax.md).
+    guard_bits: exp entries carry out_bits + guard_bits fraction bits (SoftmaxSpec.default_for's exp_guard_bits).
     """
 
     in_bits: int = 8
@@ -140,9 +144,17 @@ class SoftmaxRecipe:
     max_keys: int = 64
     rounding: str = "floor"
     tables: dict = field(default_factory=dict)
+    fit_rows: bool = False
+    guard_bits: int = 2
 
-    def spec(self) -> SoftmaxSpec:
-        base = SoftmaxSpec.default_for(self.in_bits, self.in_frac, self.max_keys, self.out_bits, self.rounding)
+    def terms(self, n_keys: int | None = None) -> int:
+        """The most terms the spec's sum covers: max_keys, or the row's own (``n_keys``) with ``fit_rows``."""
+        return min(self.max_keys, int(n_keys)) if self.fit_rows and n_keys else self.max_keys
+
+    def spec(self, n_keys: int | None = None) -> SoftmaxSpec:
+        """The SoftmaxSpec of a softmax whose sums hold at most ``n_keys`` terms (None: unknown, max_keys)."""
+        base = SoftmaxSpec.default_for(self.in_bits, self.in_frac, self.terms(n_keys), self.out_bits, self.rounding,
+                                       exp_guard_bits=self.guard_bits)
         return dataclasses.replace(base, **self.tables) if self.tables else base
 
 
@@ -278,6 +290,8 @@ class Recipe:
 
         def sm(s: SoftmaxRecipe):
             d = {k: getattr(s, k) for k in ("in_bits", "in_frac", "out_bits", "max_keys", "rounding")}
+            d.update({k: getattr(s, k) for k in ("fit_rows", "guard_bits")
+                      if getattr(s, k) != getattr(SoftmaxRecipe, k)})
             if s.tables:
                 d["tables"] = dict(s.tables)
             return d
@@ -348,7 +362,7 @@ def _parse_quant(d, where: str, kind: str, base: QuantSpec | None = None) -> Qua
     return QuantSpec(quantizer=name, bits=bits, frac=frac)
 
 
-_SOFTMAX_KEYS = ("in_bits", "in_frac", "out_bits", "max_keys", "rounding", "tables")
+_SOFTMAX_KEYS = ("in_bits", "in_frac", "out_bits", "max_keys", "rounding", "tables", "fit_rows", "guard_bits")
 _TABLE_KEYS = ("exp_table_bits", "exp_shift", "exp_frac", "inv_table_bits", "inv_shift", "inv_frac", "inv_bits", "out_frac")
 
 
@@ -362,7 +376,11 @@ def _parse_softmax(d, where: str, base: SoftmaxRecipe | None = None) -> SoftmaxR
         "out_bits": _int(d.get("out_bits", b.out_bits), f"{where}.out_bits", 1, 24),
         "max_keys": _int(d.get("max_keys", b.max_keys), f"{where}.max_keys", 1, 4096),
         "rounding": d.get("rounding", b.rounding),
+        "guard_bits": _int(d.get("guard_bits", b.guard_bits), f"{where}.guard_bits", 0, 8),
+        "fit_rows": d.get("fit_rows", b.fit_rows),
     }
+    if not isinstance(kw["fit_rows"], bool):
+        raise ConfigError(f"recipe field '{where}.fit_rows' = {kw['fit_rows']!r}: must be true or false")
     if kw["rounding"] not in ROUNDING_MODES:
         raise ConfigError(f"recipe field '{where}.rounding' = {kw['rounding']!r}; choose one of {ROUNDING_MODES}")
     tables = _mapping(d.get("tables", dict(b.tables)), f"{where}.tables")
