@@ -9,7 +9,7 @@ class):
 
 For each particle count N (--n-particles, default 16 and 32) and attention kind (--kinds: full+U, Linformer k = 4,
 top-k k = 4), one ``l1tagger run`` per recipe on Pythia 8 + FastJet jets of the hls4ml class set (g, q, W, Z, t)
-with the three 'l1' features: the uniform ``int8_floor`` recipe, then ``hgq_budget`` at each EBOPs target of
+with the three 'l1' features: the uniform ``int8_floor`` recipe, then ``hgq_budget`` (or --hgq-recipe) at each EBOPs target of
 --targets (``qat.target_ebops``; ``budget`` = derived from the budget, docs/cost.md). The recipes of one (N, kind)
 share its run directory, so the float model is trained once and each recipe reruns QAT onwards. Every run goes
 through the whole chain: QAT, QONNX export cross-checked bit for bit, hls4ml C simulation bit for bit on the
@@ -47,6 +47,8 @@ from l1tagger.utils.provenance import add_rows, config_key, provenance
 
 RESULTS = Path(__file__).parent / "results"
 KINDS = ("full", "linformer", "topk")
+#: the HGQ recipes the targets may use (quantize/<name>.yaml)
+HGQ_RECIPES = ("hgq_budget", "hgq_lean")
 #: the published HGQ2+da4ml Linformer's LUT per particle count (../shared/REFERENCE.md, arXiv:2510.24784 Table 1)
 ANCHOR_LUT = {16: 246_000, 32: 267_000}
 #: where the run config's own paths go: not part of a row's config
@@ -263,11 +265,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rtl", choices=("off", "verilog", "cosim"), default="verilog",
                     help="the open RTL route per run (verilog: da4ml logic checked by its C++ interpreter)")
     ap.add_argument("--no-int8", action="store_true", help="skip the uniform int8_floor baseline")
+    ap.add_argument("--hgq-recipe", choices=HGQ_RECIPES, default="hgq_budget",
+                    help="the HGQ recipe of the targets (hgq_lean: hgq_budget with the leaner softmax; default "
+                         "%(default)s)")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "l1tagger-bench" / "hgq"))
     ap.add_argument("--out", default=str(RESULTS), help="where hgq.json / .md / .png go (default %(default)s)")
     a = ap.parse_args(argv)
     out, work = Path(a.out), Path(a.work)
-    recipes = ([] if a.no_int8 else [("int8_floor", None)]) + [("hgq_budget", t) for t in a.targets]
+    recipes = ([] if a.no_int8 else [("int8_floor", None)]) + [(a.hgq_recipe, t) for t in a.targets]
     if not recipes:
         ap.error("nothing to run: --no-int8 and no --targets")
     for n in a.n_particles:
