@@ -40,7 +40,7 @@ from pathlib import Path
 
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
-from l1tagger.report.blocks import BLOCKS, interaction_share
+from l1tagger.report.blocks import BLOCKS, da4ml_interaction_share, interaction_share
 from l1tagger.report.figures import run_figures
 from l1tagger.utils.atomic import atomic_write_json, atomic_write_text
 from l1tagger.utils.dataclass_io import to_dict
@@ -100,6 +100,7 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
         "delta": delta if inputs == "l1words" and design != "none" else None,
         **fig, "jets": {"per_class": a.n_per_class, **fig["jets"]},
         "u_share": interaction_share(fig["blocks"]) if fig["blocks"] else None,
+        "u_share_da4ml": da4ml_interaction_share(fig["da4ml_blocks"]) if fig["da4ml_blocks"] else None,
         "wall_s": round(wall, 1), "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
     }
@@ -141,9 +142,11 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
              "Accuracy: QAT model on the test split (C simulation and RTL are bit-exact to it on the jets named). "
              "EBOPs: HGQ exact (kept epoch) or the estimate's; da4ml LUT: da4ml's cost model of the same graph; "
              "est.: l1tagger's estimate. U share: (pair features + interaction U) / whole tagger, estimate's cost "
-             "(LUT + 55 DSP), per block in interaction.json.", "",
+             "(LUT + 55 DSP), and the same share of da4ml's LUT where the row has da4ml's per-block split "
+             "(l1tagger.rtl.attribution); per block in interaction.json.", "",
              "| N | attention | inputs | design | recipe | jets/class | accuracy float / QAT / firmware | EBOPs | "
-             "da4ml LUT | est. LUT | est. DSP | latency (est.) | U share | bit-exact C-sim / RTL (jets) | commit |",
+             "da4ml LUT | est. LUT | est. DSP | latency (est.) | U share (est. / da4ml) | bit-exact C-sim / RTL "
+             "(jets) | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def f(v, d=4):
@@ -163,6 +166,7 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
     for r in sorted(rows, key=order):
         commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
         share = "—" if r.get("u_share") is None else f"{100 * r['u_share']:.1f} %"
+        share += "" if r.get("u_share_da4ml") is None else f" / {100 * r['u_share_da4ml']:.1f} %"
         lines.append(
             f"| {r['n_particles']} | {r['attention']} | {r['inputs']} | {design(r)} | {r['recipe']} | "
             f"{r['config']['n_per_class']} | {f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / "
