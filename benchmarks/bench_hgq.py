@@ -225,7 +225,7 @@ def markdown(rows: list[dict], met: list[dict]) -> str:
             f"{r['config']['n_per_class']} | "
             f"{f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / {f(r['accuracy_firmware_tb'])} | "
             f"{f(r['ebops'])} | {f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | "
-            f"{f(r['est_lut'])} | {f(r['est_dsp'])} | {f(r['latency_ns'])} ns | "
+            f"{f(r['est_lut'])} | {f(r['est_dsp'], 0)} | {f(r['latency_ns'])} ns | "
             + (f"**failed**: {r['error'][:160]} | " if r.get("error") else
                f"{r['csim_bit_exact']} ({r['csim_jets']}) / {r['rtl_bit_exact']} ({r['rtl_jets']}), **collapsed** "
                f"(chance accuracy) | " if collapsed(r) else
