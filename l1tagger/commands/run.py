@@ -7,8 +7,9 @@ import argparse
 HELP = "generate/read jets -> train -> QAT -> export -> hls4ml project -> C-sim proof -> report (resumable)"
 DESCRIPTION = """\
 Run the whole chain with one config file (YAML; without one, the small built-in default: N=16 particles, 2 heads,
-5-class Pythia jets, int8 recipe). The file holds the keys of l1tagger.pipeline.config.RunConfig, with the model,
-the float training and the QAT fine-tuning in sections (every field of ModelConfig, TrainConfig, QATConfig):
+5-class Pythia jets, the resource-aware hgq_budget recipe trained to the default budget). The file holds the keys
+of l1tagger.pipeline.config.RunConfig, with the model, the float training and the QAT fine-tuning in sections
+(every field of ModelConfig, TrainConfig, QATConfig):
 
   name: lin16
   n_per_class: 2000
