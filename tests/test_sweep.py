@@ -419,15 +419,16 @@ def test_rtl_trained_rows_say_how_many_jets_each_figure_rests_on():
 
 
 def test_the_pareto_sweep_of_the_race_is_valid(tmp_path):
-    """sweeps/pareto.yaml (issue 16's Pareto sweep, run by hand on a bigger machine) expands into its 25 valid points:
+    """sweeps/pareto.yaml (issue 16's Pareto sweep, run by hand on a bigger machine) expands into its 29 valid points:
     the int8 baseline and >= 3 HGQ targets of every (N, kind), on >= 50k jets per class, the RTL route on."""
     from collections import Counter
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "pareto.yaml", out=tmp_path / "o")
-    assert len(spec.points) == 25 and not (tmp_path / "o").exists()
+    assert len(spec.points) == 29 and not (tmp_path / "o").exists()
     cfgs = [p.config for p in spec.points]
     assert all(c.n_per_class >= 50000 and c.rtl == "verilog" and c.n_csim_jets >= 1000 for c in cfgs)
     kinds = Counter((c.model.n_particles, c.model.attention, Path(str(c.recipe)).stem) for c in cfgs)
     for n in (16, 32):
         for kind in ("full", "linformer", "topk"):
             assert kinds[(n, kind, "int8_floor")] == 1 and kinds[(n, kind, "hgq_budget")] >= 3, (n, kind)
+    assert kinds[(16, "linformer", "hgq_lean")] == 2 and kinds[(32, "linformer", "hgq_lean")] == 2
