@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from l1tagger.contract.l1features import DELTA_METHODS
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
 from l1tagger.report.blocks import BLOCKS, da4ml_interaction_share, interaction_share
@@ -50,7 +51,6 @@ RESULTS = Path(__file__).parent / "results"
 DESIGNS = ("none", "mlp", "mlp_sym", "table", "table_sym")
 INPUTS = ("features", "l1words")
 RECIPES = ("int8_floor", "hgq_budget")
-DELTAS = ("d2", "lse")
 #: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
 MAX_SHARE, MIN_KEPT = 0.15, 0.80
 #: where the run config's own paths go: not part of a row's config
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--qat-epochs", type=int, default=20)
     ap.add_argument("--qat-batch-size", type=int, default=None,
                     help="QAT batch size (default: QATConfig's; HGQ steps are costly, bench_hgq uses 512)")
-    ap.add_argument("--deltas", nargs="+", choices=DELTAS, default=["d2"],
+    ap.add_argument("--deltas", nargs="+", choices=DELTA_METHODS, default=["d2"],
                     help="on-chip angle ln Delta of the L1-word rows with U (L1FeatureSpec.delta: d2 = log of "
                          "deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| and |dphi|, no products)")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")

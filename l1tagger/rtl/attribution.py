@@ -21,16 +21,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from da4ml.trace import FixedVariable
 
+from l1tagger.rtl.traced import is_traced, raw
+
 
 def traced_vars(value) -> list:
     """The da4ml variables of a lowered tensor: a FixedVariable, the elements of a FixedVariableArray (constants
     and numpy arrays hold none)."""
     if isinstance(value, FixedVariable):
         return [value]
-    arr = getattr(value, "_vars", None)
-    if arr is None:
+    if not is_traced(value):
         return []
-    return [v for v in np.ravel(arr) if isinstance(v, FixedVariable)]
+    return [v for v in np.ravel(raw(value)) if isinstance(v, FixedVariable)]
 
 
 def _reach(roots: Iterable, seen: set, within: set | None = None) -> Iterable:
