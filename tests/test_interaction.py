@@ -27,12 +27,16 @@ DESIGNS = ("mlp", "mlp_sym", "table", "table_sym")
 RECIPE = "quantize/int8_floor.yaml"
 
 
+#: on-chip pair-feature variants of the L1-word models: the ParT set with either angle, or U straight from the words
+L1_VARIANTS = {"d2": {}, "lse": {"delta": "lse"}, "words": {"pair_set": "words"}}
+
+
 def _cfg(design: str, inputs: str, attention: str = "full", delta: str = "d2"):
     from l1tagger.models.config import ModelConfig
 
     extra = {"features": "l1"} if inputs == "features" else {}
-    if delta != "d2":
-        extra["l1features"] = {"delta": delta}
+    if L1_VARIANTS[delta]:
+        extra["l1features"] = dict(L1_VARIANTS[delta])
     return ModelConfig.from_dict(dict(n_particles=N, n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
                                       head_dim=8, pair_hidden=4, interaction=design, pair_table_bits=4,
                                       inputs=inputs, attention=attention, **extra))
@@ -249,6 +253,41 @@ def test_linformer_on_words_with_the_product_free_angle_is_bit_exact_and_cheaper
     d2 = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer")
     cost = {k: estimate_graph(v["wrapper"].model)["blocks"]["pair features"] for k, v in (("lse", b), ("d2", d2))}
     assert cost["lse"]["dsp"] == 0 < cost["d2"]["dsp"] and cost["lse"]["lut"] < cost["d2"]["lut"], cost
+
+
+def test_u_straight_from_the_words_is_bit_exact_in_every_walker(toy_jets, tmp_path_factory):
+    """model.l1features.pair_set = words (docs/interaction.md): a Linformer with table_sym U indexed by the codes of
+    |deta|, |dphi| and the pt logs trains, exports (the node's spec says so), Brevitas == QONNX == integer reference,
+    da4ml's RTL == QONNX and the HLS C simulation == QONNX on the toy and edge words; its pair features cost less
+    than lse's (estimate and da4ml)."""
+    from l1tagger.convert import convert
+    from l1tagger.export.crosscheck import crosscheck
+    from l1tagger.export.reference import run_reference
+    from l1tagger.report.estimates import estimate_graph
+    from l1tagger.rtl.flow import interpreter_check
+    from l1tagger.rtl.lower import lower_model
+    from l1tagger.verify.csim import run_csim
+
+    b = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer", delta="words")
+    pair_node = next(n for n in b["wrapper"].graph.node if n.op_type == PAIR_OP)
+    assert json.loads(helper.get_attribute_value(pair_node.attribute[0]))["pair_set"] == "words"
+    assert b["qgrads"] and all(g is not None and g.abs().sum() > 0 for g in b["qgrads"].values())
+    check = crosscheck(b["qmodel"], b["wrapper"], b["feed"])
+    assert check.ok, check.first_mismatch
+    lowered = lower_model(b["onnx"], progress=False)
+    res = interpreter_check(lowered, b["feed"], run_reference(b["wrapper"], b["feed"]))
+    assert res["bit_exact"], res["first_mismatch"]
+    prj = b["dir"] / "prj"
+    convert(b["onnx"], prj, tb_inputs=b["feed"], n_tb=len(b["feed"]["words"]))
+    cs = run_csim(prj)
+    assert cs.n_jets == len(b["feed"]["words"]) and cs.mismatching_values == 0 and cs.bit_exact, cs.first_mismatch
+    lse = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer", delta="lse")
+    cost = {k: estimate_graph(v["wrapper"].model)["blocks"]["pair features"]["lut"] for k, v in (("words", b),
+                                                                                                 ("lse", lse))}
+    assert cost["words"] < cost["lse"], cost
+    node = next(n.name for n in lse["wrapper"].graph.node if n.op_type == PAIR_OP)
+    da4ml_lse = lower_model(lse["onnx"], progress=False).node_cost[node]
+    assert lowered.node_cost[pair_node.name] < da4ml_lse
 
 
 # ---------------------------------------------------------------------------------------------- HLS C simulation

@@ -27,6 +27,8 @@ N = 6
 FULL = L1FeatureSpec(particle_features=PARTICLE_FEATURES)
 #: the angle from the logs of |deta| and |dphi| (L1FeatureSpec.delta = "lse": no products)
 LSE = L1FeatureSpec(particle_features=PARTICLE_FEATURES, delta="lse")
+#: U straight from the words (L1FeatureSpec.pair_set = "words": angle codes, no angle log)
+WORDS = L1FeatureSpec(particle_features=PARTICLE_FEATURES, pair_set="words")
 LSB = math.pi / 720
 
 
@@ -210,6 +212,13 @@ def _scalar_reference(jet: np.ndarray, spec: L1FeatureSpec):
         x.append([sat(vals[k], spec.x_bits) * v for k in spec.particle_features])
         row = []
         for pt2, eta2, phi2, _, v2 in parts:
+            if spec.pair_set == "words":  # floor-log codes of |deta|, |dphi| from the bit length; pt-log min, |diff|
+                mc = spec.code_mantissa_bits
+                sh = [max(0, abs(d).bit_length() - (mc + 1)) for d in (eta - eta2, wrap(phi - phi2))]
+                q = [k * (1 << mc) + (abs(d) >> k) for k, d in zip(sh, (eta - eta2, wrap(phi - phi2)))]
+                q += [min(lnpt(pt), lnpt(pt2)), abs(lnpt(pt) - lnpt(pt2))]
+                row.append([sat(a, spec.pair_bits) * v * v2 for a in q])
+                continue
             if spec.delta == "d2":
                 d2 = (eta - eta2) ** 2 + wrap(phi - phi2) ** 2
                 lnd = rnd(2**fr * 0.5 * math.log(mid(d2) * LSB**2))
@@ -286,6 +295,52 @@ def test_lse_angle_agrees_with_the_scalar_reference_and_stays_within_one_lsb_of_
         L1FeatureSpec(delta="exact")
 
 
+def test_words_pair_set_agrees_with_the_scalar_reference():
+    """U straight from the words (pair_set = words): contract numpy == torch == the scalar reference on edge and
+    random words; the edge words give the codes the spec says; only LOGPT is tabulated; bad specs are refused."""
+    import torch
+
+    from l1tagger.features.onchip import WordFeatureOp
+
+    words = np.concatenate([edge_words(), random_words(300)])
+    ref = features_np(words, WORDS)
+    for j in range(len(words)):
+        x, pair = _scalar_reference(words[j], WORDS)
+        assert np.array_equal(ref["pair"][j], pair), j
+        assert np.array_equal(ref["particle"][j], x), j
+    got = WordFeatureOp(WORDS, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
+    assert np.array_equal(got * 2**WORDS.frac, ref["pair"])
+    pair, lp = ref["pair"], ref["particle"][..., 0]
+    assert (pair[3, :3, :3, :2] == 0).all() and (pair[3, :3, :3, 3] == 0).all()  # identical particles: codes 0
+    assert (pair[3, :3, :3, 2] == lp[3, 0]).all()
+    assert tuple(pair[2, 0, 1, :2]) == (3, 1)  # |deta| 3 -> code 3; phi 719 - (-720) wraps to -1 -> code 1
+    assert pair[1, 0, 1, 0] == 9 * 4 + (4095 >> 9)  # eta at both ends: |deta| 4095, 12-bit code, M' = 2
+    assert (pair[4, 1:] == 0).all() and tuple(pair[4, 0, 0]) == (0, 0, lp[4, 0], 0)  # one real particle
+    assert not pair[5].any() and not np.any(pair[6, 2:])  # all padded; stale padded words never leak
+    real = (words[..., 4][:, :, None] * words[..., 4][:, None, :]).astype(bool)
+    assert pair[..., 0][real].max() <= l1features_n_codes(WORDS) - 1
+    assert np.array_equal(pair, np.swapaxes(pair, 1, 2))
+    assert set(WORDS.tables()) == {"logpt"} and WORDS.table_names == ("logpt",)
+    assert WORDS.pair_feature_names == ("cdeta", "cdphi", "lptmin", "lptdiff")
+    assert WORDS.table_digest() != FULL.table_digest()
+    assert L1FeatureSpec.from_json(WORDS.to_json()) == WORDS and "pair_set" not in FULL.to_dict()
+    assert WORDS.to_dict()["code_mantissa_bits"] == 2
+    coarse = features_np(words, L1FeatureSpec(pair_set="words", code_mantissa_bits=0))["pair"]
+    assert coarse[..., 0].max() < pair[..., 0].max()  # fewer codes per octave
+    with pytest.raises(ConfigError, match="'pair_set' = 'raw'"):
+        L1FeatureSpec(pair_set="raw")
+    with pytest.raises(ConfigError, match="'delta' = 'lse': applies to pair_set 'part' only"):
+        L1FeatureSpec(pair_set="words", delta="lse")
+    with pytest.raises(ConfigError, match="'code_mantissa_bits' = 9"):
+        L1FeatureSpec.from_dict({"pair_set": "words", "code_mantissa_bits": 9})
+
+
+def l1features_n_codes(spec: L1FeatureSpec) -> int:
+    from l1tagger.contract.l1features import n_codes
+
+    return n_codes(spec.dabs_bits, spec.code_mantissa_bits)
+
+
 def test_tables_are_deterministic_and_digested():
     a, b = L1FeatureSpec(), L1FeatureSpec.from_json(L1FeatureSpec().to_json())
     assert a == b and a.table_digest() == b.table_digest()
@@ -296,13 +351,13 @@ def test_tables_are_deterministic_and_digested():
 
 
 # ---------------------------------------------------------------------------------------------- graph walkers
-@pytest.fixture(scope="module", params=["d2", "lse"])
+@pytest.fixture(scope="module", params=["d2", "lse", "words"])
 def graph(request, tmp_path_factory):
     import onnx
 
     from l1tagger.verify.graphs import l1words_graph
 
-    spec = {"d2": FULL, "lse": LSE}[request.param]
+    spec = {"d2": FULL, "lse": LSE, "words": WORDS}[request.param]
     d = tmp_path_factory.mktemp(f"l1words_{request.param}")
     model = l1words_graph(spec, N)
     onnx.save(model.model, str(d / "tiny.onnx"))
@@ -390,7 +445,7 @@ def test_estimates_count_the_feature_ops(graph):
 
     e = estimate_graph(graph["model"].model)
     ops = {layer["op"]: layer for layer in e["layers"]}
-    squares = N * (N + 1) if graph["spec"].delta == "d2" else 0  # two per unordered pair; lse has no products
+    squares = N * (N + 1) if graph["spec"] == FULL else 0  # two per unordered pair; lse and words: no products
     assert ops[PAIR_OP]["lut"] > 0 and ops[PARTICLE_OP]["lut"] > 0 and ops[PAIR_OP]["products"] == squares
     assert (ops[PAIR_OP]["dsp"] > 0) == (squares > 0)
     assert e["total"]["lut"] >= ops[PAIR_OP]["lut"] + ops[PARTICLE_OP]["lut"]
@@ -411,9 +466,28 @@ def test_lse_angle_costs_less_than_d2():
         e = estimate_graph(l1words_graph(dataclasses.replace(spec, particle_features=("logpt",)), 16).model)
         return e["blocks"]["pair features"]
 
-    d2, lse = pair_cost(FULL), pair_cost(LSE)
+    d2, lse, words = pair_cost(FULL), pair_cost(LSE), pair_cost(WORDS)
     assert lse["dsp"] == 0 < d2["dsp"]
     assert lse["lut"] + 55 * lse["dsp"] < 0.7 * (d2["lut"] + 55 * d2["dsp"]), (lse, d2)
+    assert words["dsp"] == 0 and words["lut"] < lse["lut"], (words, lse)  # no angle log, no ROM per pair
+
+
+def test_words_pair_set_costs_less_than_lse_in_da4ml(tmp_path):
+    """U straight from the words: da4ml's cost of the pair op (its per-node split) is below 3/4 of lse's at N = 16."""
+    import dataclasses
+
+    import onnx
+
+    from l1tagger.rtl.lower import lower_model
+    from l1tagger.verify.graphs import l1words_graph
+
+    def pair_cost(spec, name):
+        onnx.save(l1words_graph(dataclasses.replace(spec, particle_features=("logpt",)), 16).model,
+                  str(tmp_path / f"{name}.onnx"))
+        return lower_model(tmp_path / f"{name}.onnx", progress=False).node_cost["pair"]
+
+    lse, words = pair_cost(LSE, "lse"), pair_cost(WORDS, "words")
+    assert 0 < words < 0.75 * lse, (words, lse)
 
 
 # ---------------------------------------------------------------------------------------------- the tagger option

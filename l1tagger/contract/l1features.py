@@ -33,6 +33,10 @@ Integer steps (all values integers; a log feature q has the value q * 2^-frac, i
    then lnkt = min(L_i, L_j) + lndelta, lnz = -(r + SOFTPLUS[min(r, last)]) with r = |L_i - L_j|
    (= ln(min pT / (pT_i + pT_j)) = -ln(1 + exp(r))), lnm2 = L_i + L_j + 2 lndelta (massless small-angle
    m^2 = pT_i pT_j Delta^2).
+5b. Per pair with ``pair_set = words`` (U straight from the words, no angle log, no table beyond LOGPT):
+   cdeta = c'(|H_i - H_j|), cdphi = c'(|wrap(F_i - F_j)|) (floor-log codes with ``code_mantissa_bits`` M' as
+   integers: q = c', value c' * 2^-frac), lptmin = min(L_i, L_j), lptdiff = |L_i - L_j|. The interaction tables
+   (``l1tagger.contract.pairtable``) index these directly: a code is a log-spaced bin of the angle difference.
 6. wrap(d) = d - 2pi [d >= pi] + 2pi [d < -pi] (pi = ``intphi_pi`` LSBs; exact for 11-bit phi words).
 7. Saturation into the signed ``x_bits`` / ``pair_bits`` grids, then 0 on padded particles / pairs.
 
@@ -68,11 +72,17 @@ PARTICLE_FEATURES = ("logpt", "logptrel", "deta", "dphi", "charge", "is_neutral_
 #: features with the value 1.0 (integer 2^frac) for a true flag / unit charge
 UNIT_FEATURES = frozenset(PARTICLE_FEATURES[4:])
 DEFAULT_PARTICLE_FEATURES = ("logpt", "logptrel", "deta", "dphi")
-#: the pair features, in ParT's order (l1tagger.models.tagger.N_PAIR_FEATURES = 4)
-PAIR_FEATURES = ("lnkt", "lnz", "lndelta", "lnm2")
+#: the pair features of each pair set (L1FeatureSpec.pair_set; four each: l1tagger.models.tagger.N_PAIR_FEATURES):
+#: "part" - ParT's ln kT, ln z, ln Delta, ln m^2 (module docstring, step 5); "words" - U straight from the words
+#: (step 5b): the floor-log codes of |deta| and |dphi| and min(L_i, L_j), |L_i - L_j| of the pt logs, no angle log
+PAIR_SETS = {"part": ("lnkt", "lnz", "lndelta", "lnm2"), "words": ("cdeta", "cdphi", "lptmin", "lptdiff")}
+#: the ParT pair features, in ParT's order
+PAIR_FEATURES = PAIR_SETS["part"]
+N_PAIR_FEATURES = 4
+assert all(len(v) == N_PAIR_FEATURES for v in PAIR_SETS.values())
 
 SPEC_KEYS = ("format", "particle_features", "frac", "x_bits", "pair_bits", "log_mantissa_bits", "max_particles",
-             "pairs", "delta")
+             "pairs", "delta", "pair_set", "code_mantissa_bits")
 #: which pairs L1PairFeatures outputs: "full" - all N x N, (..., N, N, 4); "upper" - the unique pairs i <= j
 #: (``upper_pair_index``), (..., N(N+1)/2, 4), for the symmetric interaction designs (docs/interaction.md)
 PAIR_LAYOUTS = ("full", "upper")
@@ -83,7 +93,7 @@ DELTA_METHODS = ("d2", "lse")
 #: the tables of each angle method, in the order of :meth:`L1FeatureSpec.table_digest`
 TABLES = {"d2": ("logpt", "logdr", "softplus"), "lse": ("logpt", "logabs", "halfsp", "softplus")}
 _INT_RANGES = {"frac": (0, 10), "x_bits": (4, 24), "pair_bits": (4, 24), "log_mantissa_bits": (1, 10),
-               "max_particles": (1, 4096)}
+               "max_particles": (1, 4096), "code_mantissa_bits": (0, 6)}
 
 
 def upper_pair_index(n: int) -> np.ndarray:
@@ -144,7 +154,10 @@ class L1FeatureSpec:
     pairs:              :data:`PAIR_LAYOUTS`: the pair output over all N x N pairs or the unique pairs i <= j only
                         (set by the model's ``interaction``; serialised only when not "full")
     delta:              :data:`DELTA_METHODS`: how ln Delta is computed (serialised only when not "d2", so the specs
-                        of graphs exported before it existed read back unchanged)
+                        of graphs exported before it existed read back unchanged); pair_set "part" only
+    pair_set:           :data:`PAIR_SETS`: which four pair features (serialised only when not "part")
+    code_mantissa_bits: M', mantissa bits of the angle codes of pair_set "words" (2^M' codes per octave of the
+                        angle difference; serialised only with pair_set "words")
     """
 
     format: WordFormat = field(default_factory=lambda: WORD_FORMATS["l1ct"])
@@ -156,6 +169,8 @@ class L1FeatureSpec:
     max_particles: int = 256
     pairs: str = "full"
     delta: str = "d2"
+    pair_set: str = "part"
+    code_mantissa_bits: int = 2
 
     def __post_init__(self):
         if not isinstance(self.format, WordFormat):
@@ -179,6 +194,11 @@ class L1FeatureSpec:
             raise ConfigError(f"l1 feature spec field 'pairs' = {self.pairs!r}: must be one of {list(PAIR_LAYOUTS)}")
         if self.delta not in DELTA_METHODS:
             raise ConfigError(f"l1 feature spec field 'delta' = {self.delta!r}: must be one of {list(DELTA_METHODS)}")
+        if self.pair_set not in PAIR_SETS:
+            raise ConfigError(f"l1 feature spec field 'pair_set' = {self.pair_set!r}: must be one of {list(PAIR_SETS)}")
+        if self.pair_set != "part" and self.delta != "d2":
+            raise ConfigError(f"l1 feature spec field 'delta' = {self.delta!r}: applies to pair_set 'part' only "
+                              f"(pair_set {self.pair_set!r} takes no angle log)")
         if UNIT_FEATURES & set(feats) and (1 << self.frac) > self.x_max:
             raise ConfigError(f"l1 feature spec: x_bits = {self.x_bits} cannot hold the value 1.0 at frac = "
                               f"{self.frac} (needed by {sorted(UNIT_FEATURES & set(feats))})")
@@ -232,6 +252,17 @@ class L1FeatureSpec:
     def pi(self) -> int:
         return self.format.intphi_pi
 
+    @property
+    def pair_feature_names(self) -> tuple[str, ...]:
+        """The four pair features of the spec's pair_set (:data:`PAIR_SETS`)."""
+        return PAIR_SETS[self.pair_set]
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        """The tables the spec computes with, in digest order (:data:`TABLES` of the angle method; pair_set "words"
+        needs LOGPT only)."""
+        return ("logpt",) if self.pair_set == "words" else TABLES[self.delta]
+
     # ------------------------------------------------------------------ tables
     def logpt_table(self) -> np.ndarray:
         """LOGPT[c] = round_half_up(2^frac ln(x_mid(c) * pt_lsb)) over the codes of sum_code_bits-wide integers."""
@@ -257,15 +288,15 @@ class L1FeatureSpec:
         return _until_zero(lambda r: np.log1p(np.exp(-r * 2.0**-self.frac)), self.frac)
 
     def tables(self) -> dict[str, np.ndarray]:
-        """The tables of the spec's angle method (:data:`TABLES`: d2 -> logpt, logdr, softplus; lse -> logpt, logabs,
-        halfsp, softplus): int64 numpy arrays, emitted verbatim into C++ and RTL."""
+        """The tables of :attr:`table_names` (:data:`TABLES`: d2 -> logpt, logdr, softplus; lse -> logpt, logabs,
+        halfsp, softplus; pair_set words -> logpt): int64 numpy arrays, emitted verbatim into C++ and RTL."""
         return _tables(self)
 
     def table_digest(self) -> str:
-        """sha256 of the tables (int64 little endian, in the order of :data:`TABLES`; for d2 logpt, logdr, softplus,
-        as before lse existed)."""
+        """sha256 of the tables (int64 little endian, in the order of :attr:`table_names`; for d2 logpt, logdr,
+        softplus, as before lse existed)."""
         h = hashlib.sha256()
-        for name in TABLES[self.delta]:
+        for name in self.table_names:
             h.update(self.tables()[name].astype("<i8").tobytes())
         return h.hexdigest()
 
@@ -275,7 +306,9 @@ class L1FeatureSpec:
                 "frac": self.frac, "x_bits": self.x_bits, "pair_bits": self.pair_bits,
                 "log_mantissa_bits": self.log_mantissa_bits, "max_particles": self.max_particles,
                 **({"pairs": self.pairs} if self.pairs != "full" else {}),
-                **({"delta": self.delta} if self.delta != "d2" else {})}
+                **({"delta": self.delta} if self.delta != "d2" else {}),
+                **({"pair_set": self.pair_set, "code_mantissa_bits": self.code_mantissa_bits}
+                   if self.pair_set != "part" else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -315,7 +348,7 @@ def _until_zero(fn, frac: int) -> np.ndarray:
 def _tables(spec: L1FeatureSpec) -> dict[str, np.ndarray]:
     make = {"logpt": spec.logpt_table, "logdr": spec.logdr_table, "logabs": spec.logabs_table,
             "halfsp": spec.halfsp_table, "softplus": spec.softplus_table}
-    out = {name: make[name]() for name in TABLES[spec.delta]}
+    out = {name: make[name]() for name in spec.table_names}
     for a in out.values():
         a.setflags(write=False)
     return out
@@ -378,14 +411,17 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
     if "pair" in kinds:
         deta = h[..., :, None] - h[..., None, :]
         dphi = phi_wrap(f[..., :, None] - f[..., None, :], spec.pi)
-        lnd = lndelta_int(deta, dphi, spec, tables, xp)
         li, lj = lp[..., :, None], lp[..., None, :]
-        sp = tables["softplus"]
         r = xp.abs(li - lj)
-        lnkt = xp.minimum(li, lj) + lnd
-        lnz = -(r + sp[xp.clip(r, 0, sp.shape[0] - 1)])
-        lnm2 = li + lj + 2 * lnd
-        pair = xp.clip(xp.stack([lnkt, lnz, lnd, lnm2], -1), spec.pair_min, spec.pair_max)
+        if spec.pair_set == "words":  # step 5b: U straight from the words
+            mc = spec.code_mantissa_bits
+            cols = [flog_code(xp.abs(deta), spec.dabs_bits, mc), flog_code(xp.abs(dphi), spec.dabs_bits, mc),
+                    xp.minimum(li, lj), r]
+        else:
+            lnd = lndelta_int(deta, dphi, spec, tables, xp)
+            sp = tables["softplus"]
+            cols = [xp.minimum(li, lj) + lnd, -(r + sp[xp.clip(r, 0, sp.shape[0] - 1)]), lnd, li + lj + 2 * lnd]
+        pair = xp.clip(xp.stack(cols, -1), spec.pair_min, spec.pair_max)
         pair = pair * (v[..., :, None] * v[..., None, :])[..., None]
         if spec.pairs == "upper":  # the unique pairs i <= j, row by row
             n = pair.shape[-2]
@@ -440,8 +476,8 @@ def output_shape(node_op_type: str, words_shape, spec: L1FeatureSpec) -> tuple[i
     if kind == "mask":
         return (*lead, n)
     if spec.pairs == "upper":
-        return (*lead, n * (n + 1) // 2, len(PAIR_FEATURES))
-    return (*lead, n, n, len(PAIR_FEATURES))
+        return (*lead, n * (n + 1) // 2, N_PAIR_FEATURES)
+    return (*lead, n, n, N_PAIR_FEATURES)
 
 
 def kind_of(op_type: str) -> str:

@@ -518,9 +518,10 @@ def _l1features(fe: Frontend, node) -> None:
               **{f"{f.name}_bits": f.bits for f in fmt.fields if f.name in ("pt", "eta", "phi")},
               "phi_pi": fmt.intphi_pi, "log_m": spec.log_mantissa_bits, "w_sum": spec.sum_code_bits,
               "w_d2": spec.d2_bits, "frac": frac, "out_lo": lo, "out_hi": hi, "one": 1 << spec.frac,
-              "n_feat": spec.n_features, "n_softplus": len(tables["softplus"]),
+              "n_feat": spec.n_features, "n_softplus": len(tables["softplus"]) if "softplus" in tables else 0,
               "delta_lse": int(spec.delta == "lse"), "w_dabs": spec.dabs_bits,
-              "n_halfsp": len(tables["halfsp"]) if "halfsp" in tables else 0}
+              "n_halfsp": len(tables["halfsp"]) if "halfsp" in tables else 0,
+              "pair_words": int(spec.pair_set == "words"), "code_m": spec.code_mantissa_bits}
     tab = {"particle": {"logpt": ("long long", tables["logpt"]),
                         "feat": ("int", [l1features.PARTICLE_FEATURES.index(f) for f in spec.particle_features])},
            "pair": {name: ("long long", table) for name, table in tables.items()},

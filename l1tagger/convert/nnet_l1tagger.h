@@ -486,7 +486,34 @@ template <> struct l1w_lndelta<1> {
     }
 };
 
-// ParT pair features (N, N, 4) = [ln kT, ln z, ln Delta, ln m^2], computed once per unordered pair (symmetric).
+// The four pair features of one unordered pair by the spec's pair_set (l1tagger.contract.l1features.features_int):
+// WORDS = 0 - ParT's [ln kT, ln z, ln Delta, ln m^2]; WORDS = 1 - straight from the words: [code(|deta|),
+// code(|dphi|), min(L_i, L_j), |L_i - L_j|] (floor-log codes with code_m mantissa bits; no angle log, no softplus).
+template <int WORDS> struct l1w_pairq;
+template <> struct l1w_pairq<0> {
+    template <typename CONFIG_T> static void of(long long de, long long dp, int li, int lj, int q[4]) {
+        #pragma HLS INLINE
+        const int lnd = l1w_lndelta<CONFIG_T::delta_lse>::template of<CONFIG_T>(de, dp);
+        const int r = li > lj ? li - lj : lj - li;
+        const int sp = (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1);
+        q[0] = (li < lj ? li : lj) + lnd;
+        q[1] = -(r + sp);
+        q[2] = lnd;
+        q[3] = li + lj + 2 * lnd;
+    }
+};
+template <> struct l1w_pairq<1> {
+    template <typename CONFIG_T> static void of(long long de, long long dp, int li, int lj, int q[4]) {
+        #pragma HLS INLINE
+        ap_uint<CONFIG_T::w_dabs> ae = de < 0 ? -de : de, ap = dp < 0 ? -dp : dp;
+        q[0] = (int)l1w_flog_code<CONFIG_T::w_dabs, CONFIG_T::code_m>(ae);
+        q[1] = (int)l1w_flog_code<CONFIG_T::w_dabs, CONFIG_T::code_m>(ap);
+        q[2] = li < lj ? li : lj;
+        q[3] = li > lj ? li - lj : lj - li;
+    }
+};
+
+// Pair features (N, N, 4) of the spec's pair_set (l1w_pairq), computed once per unordered pair (symmetric).
 template <class data_T, class res_T, typename CONFIG_T>
 void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
                res_T y[CONFIG_T::n_part * CONFIG_T::n_part * 4]) {
@@ -509,11 +536,8 @@ void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
             #pragma HLS UNROLL
             const long long de = h[i].to_int() - h[j].to_int();
             const long long dp = l1w_phi_wrap<CONFIG_T::phi_pi>(f[i].to_int() - f[j].to_int());
-            const int lnd = l1w_lndelta<CONFIG_T::delta_lse>::template of<CONFIG_T>(de, dp);
-            const int li = lp[i], lj = lp[j];
-            const int r = li > lj ? li - lj : lj - li;
-            const int sp = (int)CONFIG_T::softplus(r < CONFIG_T::n_softplus - 1 ? r : CONFIG_T::n_softplus - 1);
-            const int q[4] = {(li < lj ? li : lj) + lnd, -(r + sp), lnd, li + lj + 2 * lnd};
+            int q[4];
+            l1w_pairq<CONFIG_T::pair_words>::template of<CONFIG_T>(de, dp, lp[i], lp[j], q);
             for (unsigned k = 0; k < 4; k++) {
                 #pragma HLS UNROLL
                 const int c = (v[i] && v[j]) ? l1w_clip(q[k], CONFIG_T::out_lo, CONFIG_T::out_hi) : 0;

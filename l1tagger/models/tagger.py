@@ -49,12 +49,12 @@ import math
 import torch
 from torch import nn
 
+from l1tagger.contract.l1features import N_PAIR_FEATURES
 from l1tagger.errors import DataError
 from l1tagger.models.config import ModelConfig
 from l1tagger.models.ops import FloatOps
 from l1tagger.models.projections import projection_matrix
 
-N_PAIR_FEATURES = 4
 
 
 def check_mask(mask: torch.Tensor) -> None:

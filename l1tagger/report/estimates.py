@@ -463,8 +463,20 @@ def _est_l1features(node, ins, out, ctx):
     else:
         pairs = n * (n + 1) // 2
         w_de, w_dp = eta + 1, (spec.pi - 1).bit_length() + 1
-        sp_lut, sp_bram, _, _ = _table(len(t["softplus"]), tbits("softplus"), pairs, rules)
         lw = tbits("logpt") + 1
+        if spec.pair_set == "words":  # |deta|, |dphi|, their floor-log codes, min and |L_i - L_j|, saturation, mask
+            mc = spec.code_mantissa_bits
+            per_pair = (w_de + wrap + w_de + w_dp + _flog_lut(spec.dabs_bits, mc)
+                        + _flog_lut(spec.pi.bit_length(), mc) + 2 * lw + 2 * (lw + 1) + 3 * 4 * bits)
+            lut += pairs * per_pair
+            est.dsp, est.products, est.ebops, est.widths = 0.0, 0, 0.0, "no products"
+            parts.append(f"{pairs} unordered pairs (words): |deta|, |dphi| and their {mc}-bit-mantissa codes, "
+                         f"min / |difference| of the pt logs, saturation (no angle log, no ROM)")
+            est.cycles = lp_cyc + 1 + 1 + 1
+            est.lut, est.bram18 = float(lut), float(bram)
+            est.rule = "; ".join(parts)
+            return est
+        sp_lut, sp_bram, _, _ = _table(len(t["softplus"]), tbits("softplus"), pairs, rules)
         # shared by both angle methods: deta, min / |L_i - L_j| / adders of lnkt, lnz, lnm2, saturation and mask
         per_pair = w_de + wrap + 3 * lw + 4 * (lw + 2) + 3 * 4 * bits
         if spec.delta == "d2":  # two exact squares, the wide code of D2 and the LOGDR ROM

@@ -347,13 +347,20 @@ def _word_features(words: np.ndarray, spec: l1features.L1FeatureSpec, kind: str)
     lp = [_int_lookup(_flog_code(x, spec.pt_code_bits, m), t["logpt"]) for x in p]
     n = len(p)
     if kind == "pair":
-        out = np.empty((n, n, len(l1features.PAIR_FEATURES)), dtype=object)
+        out = np.empty((n, n, l1features.N_PAIR_FEATURES), dtype=object)
         for i in range(n):
             for j in range(i, n):
-                lnd = _lndelta(h[i] - h[j], _phi_wrap(f[i] - f[j], spec.pi), spec, t)
+                de, dp = h[i] - h[j], _phi_wrap(f[i] - f[j], spec.pi)
                 r = _vabs(lp[i] - lp[j])
-                q = [vmin(lp[i], lp[j]) + lnd, -(r + _int_lookup(r, t["softplus"])), lnd, lp[i] + lp[j] + 2 * lnd]
-                out[i, j] = out[j, i] = [_sat_mask(x, spec.pair_min, spec.pair_max, v[i], v[j]) for x in q]
+                if spec.pair_set == "words":  # codes of |deta|, |dphi| (comparators + multiplexers), min, |diff|
+                    q = [_flog_code(_vabs(d), spec.dabs_bits, spec.code_mantissa_bits) for d in (de, dp)]
+                    q += [vmin(lp[i], lp[j]), r]
+                else:
+                    lnd = _lndelta(de, dp, spec, t)
+                    q = [vmin(lp[i], lp[j]) + lnd, -(r + _int_lookup(r, t["softplus"])), lnd,
+                         lp[i] + lp[j] + 2 * lnd]
+                both = select(v[i], v[j], 0)  # one AND of the valid bits per pair, then one multiplexer per feature
+                out[i, j] = out[j, i] = [_sat_mask(x, spec.pair_min, spec.pair_max, both) for x in q]
         return out
     # the seed: the valid particle with the largest pt, ties to the lowest index (the left operand)
     keys = [select(vi, 2 * x + 1, 0) for vi, x in zip(v, p)]
