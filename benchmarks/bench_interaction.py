@@ -53,6 +53,9 @@ INPUTS = ("features", "l1words")
 RECIPES = ("int8_floor", "hgq_budget")
 #: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
 MAX_SHARE, MIN_KEPT = 0.15, 0.80
+#: on-chip pair-feature variants of the L1-word rows with U (model.l1features): ParT's set with the angle by
+#: L1FeatureSpec.delta (d2, lse), or "words" - U straight from the words (L1FeatureSpec.pair_set = words)
+L1_VARIANTS = {"d2": {}, **{d: {"delta": d} for d in DELTA_METHODS if d != "d2"}, "words": {"pair_set": "words"}}
 #: where the run config's own paths go: not part of a row's config
 WHERE = ("name", "runs_dir", "projects_dir", "data_dir")
 
@@ -65,8 +68,8 @@ def model_section(a, n: int, inputs: str, design: str, hidden: int, delta: str =
         m["features"] = "l1"
     if design != "none":
         m.update(interaction=design, pair_hidden=hidden, pair_table_bits=a.table_bits)
-    if delta != "d2":  # the on-chip angle variant (L1FeatureSpec.delta); d2 is the spec's default
-        m["l1features"] = {"delta": delta}
+    if L1_VARIANTS[delta]:  # the on-chip pair-feature variant; d2 (ParT's set, exact squares) is the spec's default
+        m["l1features"] = dict(L1_VARIANTS[delta])
     return m
 
 
@@ -159,6 +162,8 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
             name = f"{r['design']} ({r['pair_table_bits']} bit)"
         else:
             return "no U"
+        if r.get("delta") == "words":
+            return name + ", U from the words"
         return name + (f", angle {r['delta']}" if r.get("delta") not in (None, "d2") else "")
 
     order = lambda r: (r["n_particles"], r["recipe"], INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
@@ -210,9 +215,11 @@ def main(argv=None) -> int:
     ap.add_argument("--qat-epochs", type=int, default=20)
     ap.add_argument("--qat-batch-size", type=int, default=None,
                     help="QAT batch size (default: QATConfig's; HGQ steps are costly, bench_hgq uses 512)")
-    ap.add_argument("--deltas", nargs="+", choices=DELTA_METHODS, default=["d2"],
-                    help="on-chip angle ln Delta of the L1-word rows with U (L1FeatureSpec.delta: d2 = log of "
-                         "deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| and |dphi|, no products)")
+    ap.add_argument("--deltas", nargs="+", choices=tuple(L1_VARIANTS), default=["d2"],
+                    help="on-chip pair features of the L1-word rows with U: ParT's set with the angle ln Delta by "
+                         "L1FeatureSpec.delta (d2 = log of deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| "
+                         "and |dphi|, no products), or words = U straight from the words (L1FeatureSpec.pair_set: "
+                         "codes of |deta|, |dphi| and the pt logs, no angle log)")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)
