@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from l1tagger.contract.l1features import DELTA_METHODS
+from l1tagger.contract.l1features import CODE_PAIR_SETS, DELTA_METHODS
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
 from l1tagger.report.blocks import BLOCKS, da4ml_interaction_share, interaction_share
@@ -54,8 +54,10 @@ RECIPES = ("int8_floor", "hgq_budget")
 #: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
 MAX_SHARE, MIN_KEPT = 0.15, 0.80
 #: on-chip pair-feature variants of the L1-word rows with U (model.l1features): ParT's set with the angle by
-#: L1FeatureSpec.delta (d2, lse), or "words" - U straight from the words (L1FeatureSpec.pair_set = words)
-L1_VARIANTS = {"d2": {}, **{d: {"delta": d} for d in DELTA_METHODS if d != "d2"}, "words": {"pair_set": "words"}}
+#: L1FeatureSpec.delta (d2, lse), or an angle-log-free pair set (L1FeatureSpec.pair_set): "words" - U straight from
+#: the words, "part_codes" - ParT's set in code units
+L1_VARIANTS = {"d2": {}, **{d: {"delta": d} for d in DELTA_METHODS if d != "d2"},
+               **{p: {"pair_set": p} for p in CODE_PAIR_SETS}}
 #: where the run config's own paths go: not part of a row's config
 WHERE = ("name", "runs_dir", "projects_dir", "data_dir")
 
@@ -162,8 +164,8 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
             name = f"{r['design']} ({r['pair_table_bits']} bit)"
         else:
             return "no U"
-        if r.get("delta") == "words":
-            return name + ", U from the words"
+        if r.get("delta") in CODE_PAIR_SETS:
+            return name + {"words": ", U from the words", "part_codes": ", ParT set in codes"}[r["delta"]]
         return name + (f", angle {r['delta']}" if r.get("delta") not in (None, "d2") else "")
 
     order = lambda r: (r["n_particles"], r["recipe"], INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
@@ -219,7 +221,8 @@ def main(argv=None) -> int:
                     help="on-chip pair features of the L1-word rows with U: ParT's set with the angle ln Delta by "
                          "L1FeatureSpec.delta (d2 = log of deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| "
                          "and |dphi|, no products), or words = U straight from the words (L1FeatureSpec.pair_set: "
-                         "codes of |deta|, |dphi| and the pt logs, no angle log)")
+                         "codes of |deta|, |dphi| and the pt logs, no angle log), part_codes = ParT's set with the "
+                         "code of the octagonal distance for ln Delta")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)

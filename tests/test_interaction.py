@@ -28,7 +28,8 @@ RECIPE = "quantize/int8_floor.yaml"
 
 
 #: on-chip pair-feature variants of the L1-word models: the ParT set with either angle, or U straight from the words
-L1_VARIANTS = {"d2": {}, "lse": {"delta": "lse"}, "words": {"pair_set": "words"}}
+L1_VARIANTS = {"d2": {}, "lse": {"delta": "lse"}, "words": {"pair_set": "words"},
+               "part_codes": {"pair_set": "part_codes"}}
 
 
 def _cfg(design: str, inputs: str, attention: str = "full", delta: str = "d2"):
@@ -255,9 +256,10 @@ def test_linformer_on_words_with_the_product_free_angle_is_bit_exact_and_cheaper
     assert cost["lse"]["dsp"] == 0 < cost["d2"]["dsp"] and cost["lse"]["lut"] < cost["d2"]["lut"], cost
 
 
-def test_u_straight_from_the_words_is_bit_exact_in_every_walker(toy_jets, tmp_path_factory):
-    """model.l1features.pair_set = words (docs/interaction.md): a Linformer with table_sym U indexed by the codes of
-    |deta|, |dphi| and the pt logs trains, exports (the node's spec says so), Brevitas == QONNX == integer reference,
+@pytest.mark.parametrize("pair_set", ["words", "part_codes"])
+def test_u_straight_from_the_words_is_bit_exact_in_every_walker(pair_set, toy_jets, tmp_path_factory):
+    """model.l1features.pair_set = words / part_codes (docs/interaction.md): a Linformer with table_sym U indexed by
+    angle codes and the pt logs trains, exports (the node's spec says so), Brevitas == QONNX == integer reference,
     da4ml's RTL == QONNX and the HLS C simulation == QONNX on the toy and edge words; its pair features cost less
     than lse's (estimate and da4ml)."""
     from l1tagger.convert import convert
@@ -268,9 +270,9 @@ def test_u_straight_from_the_words_is_bit_exact_in_every_walker(toy_jets, tmp_pa
     from l1tagger.rtl.lower import lower_model
     from l1tagger.verify.csim import run_csim
 
-    b = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer", delta="words")
+    b = built("table_sym", "l1words", toy_jets, tmp_path_factory, attention="linformer", delta=pair_set)
     pair_node = next(n for n in b["wrapper"].graph.node if n.op_type == PAIR_OP)
-    assert json.loads(helper.get_attribute_value(pair_node.attribute[0]))["pair_set"] == "words"
+    assert json.loads(helper.get_attribute_value(pair_node.attribute[0]))["pair_set"] == pair_set
     assert b["qgrads"] and all(g is not None and g.abs().sum() > 0 for g in b["qgrads"].values())
     check = crosscheck(b["qmodel"], b["wrapper"], b["feed"])
     assert check.ok, check.first_mismatch

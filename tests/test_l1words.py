@@ -29,6 +29,8 @@ FULL = L1FeatureSpec(particle_features=PARTICLE_FEATURES)
 LSE = L1FeatureSpec(particle_features=PARTICLE_FEATURES, delta="lse")
 #: U straight from the words (L1FeatureSpec.pair_set = "words": angle codes, no angle log)
 WORDS = L1FeatureSpec(particle_features=PARTICLE_FEATURES, pair_set="words")
+#: ParT's set in code units (pair_set = "part_codes": one code of the octagonal distance, no angle log)
+CODES = L1FeatureSpec(particle_features=PARTICLE_FEATURES, pair_set="part_codes")
 LSB = math.pi / 720
 
 
@@ -219,6 +221,16 @@ def _scalar_reference(jet: np.ndarray, spec: L1FeatureSpec):
                 q += [min(lnpt(pt), lnpt(pt2)), abs(lnpt(pt) - lnpt(pt2))]
                 row.append([sat(a, spec.pair_bits) * v * v2 for a in q])
                 continue
+            if spec.pair_set == "part_codes":  # code of max + min // 2; K = round(16 ln 2 / 4) = 3 written out
+                mc, kk = spec.code_mantissa_bits, round(2**fr * math.log(2) / 2**spec.code_mantissa_bits)
+                ae, ap = abs(eta - eta2), abs(wrap(phi - phi2))
+                dd = max(ae, ap) + min(ae, ap) // 2
+                k = max(0, dd.bit_length() - (mc + 1))
+                c = k * (1 << mc) + (dd >> k)
+                li, lj = lnpt(pt), lnpt(pt2)
+                q = [min(li, lj) + kk * c, abs(li - lj), c, li + lj + 2 * kk * c]
+                row.append([sat(a, spec.pair_bits) * v * v2 for a in q])
+                continue
             if spec.delta == "d2":
                 d2 = (eta - eta2) ** 2 + wrap(phi - phi2) ** 2
                 lnd = rnd(2**fr * 0.5 * math.log(mid(d2) * LSB**2))
@@ -335,6 +347,33 @@ def test_words_pair_set_agrees_with_the_scalar_reference():
         L1FeatureSpec.from_dict({"pair_set": "words", "code_mantissa_bits": 9})
 
 
+def test_part_codes_pair_set_agrees_with_the_scalar_reference():
+    """ParT's set in code units (pair_set = part_codes): numpy == torch == the scalar reference; the code step K is 3
+    at frac 4, M' 2; the octagonal distance's code tracks ln Delta within a code step or two on real pairs."""
+    import torch
+
+    from l1tagger.features.onchip import WordFeatureOp
+
+    words = np.concatenate([edge_words(), random_words(300)])
+    ref = features_np(words, CODES)
+    for j in range(len(words)):
+        x, pair = _scalar_reference(words[j], CODES)
+        assert np.array_equal(ref["pair"][j], pair), j
+    got = WordFeatureOp(CODES, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
+    assert np.array_equal(got * 2**CODES.frac, ref["pair"])
+    assert CODES.code_step == 3 and set(CODES.tables()) == {"logpt"}
+    pair = ref["pair"]
+    assert (pair[3, :3, :3, 2] == 0).all() and (pair[3, :3, :3, 1] == 0).all()  # identical particles
+    assert pair[2, 0, 1, 2] == 3 + 0  # |deta| 3, |dphi| 1 (wrapped): D = 3 + 0 -> code 3
+    real = (words[..., 4][:, :, None] * words[..., 4][:, None, :]).astype(bool)
+    lnd = features_np(words, FULL)["pair"][..., 2][real] / 16.0  # ln Delta of the exact squares
+    big = pair[..., 2][real] >= 16  # codes in the log region (D >= 8 LSB)
+    approx = np.log(2.0) / 4 * pair[..., 2][real][big]  # code c ~ 4 log2(D) + const
+    off = lnd[big] - approx
+    assert np.ptp(off) < 0.6, np.ptp(off)  # a constant offset, up to ~2 code steps (0.35) + octagon error (0.12)
+    assert L1FeatureSpec.from_json(CODES.to_json()) == CODES and CODES.to_dict()["pair_set"] == "part_codes"
+
+
 def l1features_n_codes(spec: L1FeatureSpec) -> int:
     from l1tagger.contract.l1features import n_codes
 
@@ -351,13 +390,13 @@ def test_tables_are_deterministic_and_digested():
 
 
 # ---------------------------------------------------------------------------------------------- graph walkers
-@pytest.fixture(scope="module", params=["d2", "lse", "words"])
+@pytest.fixture(scope="module", params=["d2", "lse", "words", "part_codes"])
 def graph(request, tmp_path_factory):
     import onnx
 
     from l1tagger.verify.graphs import l1words_graph
 
-    spec = {"d2": FULL, "lse": LSE, "words": WORDS}[request.param]
+    spec = {"d2": FULL, "lse": LSE, "words": WORDS, "part_codes": CODES}[request.param]
     d = tmp_path_factory.mktemp(f"l1words_{request.param}")
     model = l1words_graph(spec, N)
     onnx.save(model.model, str(d / "tiny.onnx"))
@@ -473,7 +512,8 @@ def test_lse_angle_costs_less_than_d2():
 
 
 def test_words_pair_set_costs_less_than_lse_in_da4ml(tmp_path):
-    """U straight from the words: da4ml's cost of the pair op (its per-node split) is below 3/4 of lse's at N = 16."""
+    """U straight from the words and ParT's set in code units: da4ml's cost of the pair op (its per-node split) is
+    below 3/4 of lse's at N = 16."""
     import dataclasses
 
     import onnx
@@ -486,8 +526,9 @@ def test_words_pair_set_costs_less_than_lse_in_da4ml(tmp_path):
                   str(tmp_path / f"{name}.onnx"))
         return lower_model(tmp_path / f"{name}.onnx", progress=False).node_cost["pair"]
 
-    lse, words = pair_cost(LSE, "lse"), pair_cost(WORDS, "words")
+    lse, words, codes = pair_cost(LSE, "lse"), pair_cost(WORDS, "words"), pair_cost(CODES, "codes")
     assert 0 < words < 0.75 * lse, (words, lse)
+    assert 0 < codes < 0.75 * lse, (codes, lse)
 
 
 # ---------------------------------------------------------------------------------------------- the tagger option

@@ -37,6 +37,11 @@ Integer steps (all values integers; a log feature q has the value q * 2^-frac, i
    cdeta = c'(|H_i - H_j|), cdphi = c'(|wrap(F_i - F_j)|) (floor-log codes with ``code_mantissa_bits`` M' as
    integers: q = c', value c' * 2^-frac), lptmin = min(L_i, L_j), lptdiff = |L_i - L_j|. The interaction tables
    (``l1tagger.contract.pairtable``) index these directly: a code is a log-spaced bin of the angle difference.
+5c. Per pair with ``pair_set = part_codes`` (ParT's set in code units, no ROM beyond LOGPT): the octagonal distance
+   D = max(a, b) + (min(a, b) >> 1) of a = |H_i - H_j|, b = |wrap(F_i - F_j)| (within 12 % of the Euclidean one),
+   its floor-log code c = c'(D) (``code_mantissa_bits`` M') standing for ln Delta, K = round(2^frac ln 2 / 2^M')
+   (the code step in 2^-frac ln units; 3 for frac 4, M' 2), then lnkt = min(L_i, L_j) + K c, lnz = |L_i - L_j|
+   (-ln z's monotone stand-in), lndelta = c, lnm2 = L_i + L_j + 2 K c.
 6. wrap(d) = d - 2pi [d >= pi] + 2pi [d < -pi] (pi = ``intphi_pi`` LSBs; exact for 11-bit phi words).
 7. Saturation into the signed ``x_bits`` / ``pair_bits`` grids, then 0 on padded particles / pairs.
 
@@ -74,8 +79,12 @@ UNIT_FEATURES = frozenset(PARTICLE_FEATURES[4:])
 DEFAULT_PARTICLE_FEATURES = ("logpt", "logptrel", "deta", "dphi")
 #: the pair features of each pair set (L1FeatureSpec.pair_set; four each: l1tagger.models.tagger.N_PAIR_FEATURES):
 #: "part" - ParT's ln kT, ln z, ln Delta, ln m^2 (module docstring, step 5); "words" - U straight from the words
-#: (step 5b): the floor-log codes of |deta| and |dphi| and min(L_i, L_j), |L_i - L_j| of the pt logs, no angle log
-PAIR_SETS = {"part": ("lnkt", "lnz", "lndelta", "lnm2"), "words": ("cdeta", "cdphi", "lptmin", "lptdiff")}
+#: (step 5b): the floor-log codes of |deta| and |dphi| and min(L_i, L_j), |L_i - L_j| of the pt logs, no angle log;
+#: "part_codes" - ParT's four in code units (step 5c): the angle log replaced by the code of the octagonal distance
+PAIR_SETS = {"part": ("lnkt", "lnz", "lndelta", "lnm2"), "words": ("cdeta", "cdphi", "lptmin", "lptdiff"),
+             "part_codes": ("ckt", "lptdiff", "cdelta", "cm2")}
+#: the pair sets computed without the angle logs (LOGPT the only table; code_mantissa_bits applies)
+CODE_PAIR_SETS = ("words", "part_codes")
 #: the ParT pair features, in ParT's order
 PAIR_FEATURES = PAIR_SETS["part"]
 N_PAIR_FEATURES = 4
@@ -156,8 +165,8 @@ class L1FeatureSpec:
     delta:              :data:`DELTA_METHODS`: how ln Delta is computed (serialised only when not "d2", so the specs
                         of graphs exported before it existed read back unchanged); pair_set "part" only
     pair_set:           :data:`PAIR_SETS`: which four pair features (serialised only when not "part")
-    code_mantissa_bits: M', mantissa bits of the angle codes of pair_set "words" (2^M' codes per octave of the
-                        angle difference; serialised only with pair_set "words")
+    code_mantissa_bits: M', mantissa bits of the angle codes of the pair sets :data:`CODE_PAIR_SETS` (2^M' codes
+                        per octave of the angle difference; serialised only with them)
     """
 
     format: WordFormat = field(default_factory=lambda: WORD_FORMATS["l1ct"])
@@ -249,6 +258,16 @@ class L1FeatureSpec:
         return max(self.format.field("eta").bits, self.format.intphi_pi.bit_length())
 
     @property
+    def code_step(self) -> int:
+        """K = round(2^frac ln 2 / 2^M'): one angle-code step in 2^-frac ln units (pair_set part_codes)."""
+        return int(_round_half_up(np.float64(2.0**self.frac * np.log(2.0) / 2.0**self.code_mantissa_bits)))
+
+    @property
+    def dist_bits(self) -> int:
+        """Width of the octagonal distance max(a, b) + min(a, b) / 2 of |deta|, |dphi| (pair_set part_codes)."""
+        return ((1 << self.dabs_bits) - 1 + ((1 << self.dabs_bits) - 1) // 2).bit_length()
+
+    @property
     def pi(self) -> int:
         return self.format.intphi_pi
 
@@ -259,9 +278,9 @@ class L1FeatureSpec:
 
     @property
     def table_names(self) -> tuple[str, ...]:
-        """The tables the spec computes with, in digest order (:data:`TABLES` of the angle method; pair_set "words"
-        needs LOGPT only)."""
-        return ("logpt",) if self.pair_set == "words" else TABLES[self.delta]
+        """The tables the spec computes with, in digest order (:data:`TABLES` of the angle method; the pair sets
+        :data:`CODE_PAIR_SETS` need LOGPT only)."""
+        return ("logpt",) if self.pair_set in CODE_PAIR_SETS else TABLES[self.delta]
 
     # ------------------------------------------------------------------ tables
     def logpt_table(self) -> np.ndarray:
@@ -308,7 +327,7 @@ class L1FeatureSpec:
                 **({"pairs": self.pairs} if self.pairs != "full" else {}),
                 **({"delta": self.delta} if self.delta != "d2" else {}),
                 **({"pair_set": self.pair_set, "code_mantissa_bits": self.code_mantissa_bits}
-                   if self.pair_set != "part" else {})}
+                   if self.pair_set in CODE_PAIR_SETS else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -417,6 +436,11 @@ def features_int(words, spec: L1FeatureSpec, tables: Mapping, xp, kinds=KINDS) -
             mc = spec.code_mantissa_bits
             cols = [flog_code(xp.abs(deta), spec.dabs_bits, mc), flog_code(xp.abs(dphi), spec.dabs_bits, mc),
                     xp.minimum(li, lj), r]
+        elif spec.pair_set == "part_codes":  # step 5c: ParT's set with the code of the octagonal distance
+            a, b = xp.abs(deta), xp.abs(dphi)
+            c = flog_code(xp.maximum(a, b) + (xp.minimum(a, b) >> 1), spec.dist_bits, spec.code_mantissa_bits)
+            k = spec.code_step
+            cols = [xp.minimum(li, lj) + k * c, r, c, li + lj + 2 * k * c]
         else:
             lnd = lndelta_int(deta, dphi, spec, tables, xp)
             sp = tables["softplus"]

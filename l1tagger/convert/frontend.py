@@ -521,7 +521,8 @@ def _l1features(fe: Frontend, node) -> None:
               "n_feat": spec.n_features, "n_softplus": len(tables["softplus"]) if "softplus" in tables else 0,
               "delta_lse": int(spec.delta == "lse"), "w_dabs": spec.dabs_bits,
               "n_halfsp": len(tables["halfsp"]) if "halfsp" in tables else 0,
-              "pair_words": int(spec.pair_set == "words"), "code_m": spec.code_mantissa_bits}
+              "pair_set": tuple(l1features.PAIR_SETS).index(spec.pair_set), "code_m": spec.code_mantissa_bits,
+              "w_dist": spec.dist_bits, "code_step": spec.code_step}
     tab = {"particle": {"logpt": ("long long", tables["logpt"]),
                         "feat": ("int", [l1features.PARTICLE_FEATURES.index(f) for f in spec.particle_features])},
            "pair": {name: ("long long", table) for name, table in tables.items()},

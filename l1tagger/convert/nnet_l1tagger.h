@@ -487,9 +487,10 @@ template <> struct l1w_lndelta<1> {
 };
 
 // The four pair features of one unordered pair by the spec's pair_set (l1tagger.contract.l1features.features_int):
-// WORDS = 0 - ParT's [ln kT, ln z, ln Delta, ln m^2]; WORDS = 1 - straight from the words: [code(|deta|),
-// code(|dphi|), min(L_i, L_j), |L_i - L_j|] (floor-log codes with code_m mantissa bits; no angle log, no softplus).
-template <int WORDS> struct l1w_pairq;
+// SET = 0 - ParT's [ln kT, ln z, ln Delta, ln m^2]; SET = 1 - straight from the words: [code(|deta|),
+// code(|dphi|), min(L_i, L_j), |L_i - L_j|] (floor-log codes with code_m mantissa bits; no angle log, no softplus);
+// SET = 2 - ParT's set in code units: c = code(octagonal distance), [min L + K c, |L_i - L_j|, c, L_i + L_j + 2 K c].
+template <int SET> struct l1w_pairq;
 template <> struct l1w_pairq<0> {
     template <typename CONFIG_T> static void of(long long de, long long dp, int li, int lj, int q[4]) {
         #pragma HLS INLINE
@@ -510,6 +511,19 @@ template <> struct l1w_pairq<1> {
         q[1] = (int)l1w_flog_code<CONFIG_T::w_dabs, CONFIG_T::code_m>(ap);
         q[2] = li < lj ? li : lj;
         q[3] = li > lj ? li - lj : lj - li;
+    }
+};
+
+template <> struct l1w_pairq<2> {
+    template <typename CONFIG_T> static void of(long long de, long long dp, int li, int lj, int q[4]) {
+        #pragma HLS INLINE
+        const long long a = de < 0 ? -de : de, b = dp < 0 ? -dp : dp;
+        ap_uint<CONFIG_T::w_dist> d = (a > b ? a : b) + ((a > b ? b : a) >> 1);  // octagonal distance
+        const int c = (int)l1w_flog_code<CONFIG_T::w_dist, CONFIG_T::code_m>(d);
+        q[0] = (li < lj ? li : lj) + CONFIG_T::code_step * c;
+        q[1] = li > lj ? li - lj : lj - li;
+        q[2] = c;
+        q[3] = li + lj + 2 * CONFIG_T::code_step * c;
     }
 };
 
@@ -537,7 +551,7 @@ void l1w_pairs(const data_T w[CONFIG_T::n_part * CONFIG_T::n_fields],
             const long long de = h[i].to_int() - h[j].to_int();
             const long long dp = l1w_phi_wrap<CONFIG_T::phi_pi>(f[i].to_int() - f[j].to_int());
             int q[4];
-            l1w_pairq<CONFIG_T::pair_words>::template of<CONFIG_T>(de, dp, lp[i], lp[j], q);
+            l1w_pairq<CONFIG_T::pair_set>::template of<CONFIG_T>(de, dp, lp[i], lp[j], q);
             for (unsigned k = 0; k < 4; k++) {
                 #pragma HLS UNROLL
                 const int c = (v[i] && v[j]) ? l1w_clip(q[k], CONFIG_T::out_lo, CONFIG_T::out_hi) : 0;

@@ -464,14 +464,20 @@ def _est_l1features(node, ins, out, ctx):
         pairs = n * (n + 1) // 2
         w_de, w_dp = eta + 1, (spec.pi - 1).bit_length() + 1
         lw = tbits("logpt") + 1
-        if spec.pair_set == "words":  # |deta|, |dphi|, their floor-log codes, min and |L_i - L_j|, saturation, mask
+        if spec.pair_set in l1features.CODE_PAIR_SETS:  # no angle log, no ROM: differences, codes, min / |diff|
             mc = spec.code_mantissa_bits
-            per_pair = (w_de + wrap + w_de + w_dp + _flog_lut(spec.dabs_bits, mc)
-                        + _flog_lut(spec.pi.bit_length(), mc) + 2 * lw + 2 * (lw + 1) + 3 * 4 * bits)
+            per_pair = w_de + wrap + w_de + w_dp + 2 * lw + 2 * (lw + 1) + 3 * 4 * bits
+            if spec.pair_set == "words":  # the codes of |deta| and |dphi|
+                per_pair += _flog_lut(spec.dabs_bits, mc) + _flog_lut(spec.pi.bit_length(), mc)
+                what = f"|deta|, |dphi| and their {mc}-bit-mantissa codes, min / |difference| of the pt logs"
+            else:  # max / min / half-adder of the octagonal distance, its code, K c shift-add, two adders
+                per_pair += (2 * (spec.dabs_bits + 1) + spec.dist_bits + _flog_lut(spec.dist_bits, mc)
+                             + 3 * (lw + 2))
+                what = (f"octagonal distance of |deta|, |dphi|, its {mc}-bit-mantissa code, ln kT / ln m^2 by "
+                        f"shift-adds of K = {spec.code_step}, min / |difference| of the pt logs")
             lut += pairs * per_pair
             est.dsp, est.products, est.ebops, est.widths = 0.0, 0, 0.0, "no products"
-            parts.append(f"{pairs} unordered pairs (words): |deta|, |dphi| and their {mc}-bit-mantissa codes, "
-                         f"min / |difference| of the pt logs, saturation (no angle log, no ROM)")
+            parts.append(f"{pairs} unordered pairs ({spec.pair_set}): {what}, saturation (no angle log, no ROM)")
             est.cycles = lp_cyc + 1 + 1 + 1
             est.lut, est.bram18 = float(lut), float(bram)
             est.rule = "; ".join(parts)

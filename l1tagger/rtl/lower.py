@@ -312,6 +312,13 @@ def _phi_wrap(d, pi: int):
     return d.quantize(1, (pi - 1).bit_length(), 0, "WRAP", "TRN") if isinstance(d, FixedVariable) else d
 
 
+def _half(a):
+    """floor(a / 2) of a non-negative integer (a right shift: wiring)."""
+    if not isinstance(a, FixedVariable):
+        return int(a) >> 1
+    return (a * 0.5).quantize(0, max(int(a.high).bit_length() - 1, 1), 0, "WRAP", "TRN")
+
+
 def _vabs(a):
     return abs(a) if isinstance(a, FixedVariable) else abs(int(a))
 
@@ -355,6 +362,11 @@ def _word_features(words: np.ndarray, spec: l1features.L1FeatureSpec, kind: str)
                 if spec.pair_set == "words":  # codes of |deta|, |dphi| (comparators + multiplexers), min, |diff|
                     q = [_flog_code(_vabs(d), spec.dabs_bits, spec.code_mantissa_bits) for d in (de, dp)]
                     q += [vmin(lp[i], lp[j]), r]
+                elif spec.pair_set == "part_codes":  # one code of the octagonal distance, shift-adds by K
+                    a, b = _vabs(de), _vabs(dp)
+                    c = _flog_code(vmax(a, b) + _half(vmin(a, b)), spec.dist_bits, spec.code_mantissa_bits)
+                    kc = spec.code_step * c
+                    q = [vmin(lp[i], lp[j]) + kc, r, c, lp[i] + lp[j] + 2 * kc]
                 else:
                     lnd = _lndelta(de, dp, spec, t)
                     q = [vmin(lp[i], lp[j]) + lnd, -(r + _int_lookup(r, t["softplus"])), lnd,
