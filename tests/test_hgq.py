@@ -118,6 +118,32 @@ def test_pruned_weight_costs_nothing_and_surrogate_is_exact():
     assert bw.grad is not None and float(bw.grad) > 0
 
 
+def test_interaction_tables_are_costed_by_their_entry_width():
+    """The table design of U (PairTable): one 'lookup' term, rows x F x H x ceil(2^bits / 64) x bits(T), whose
+    width gets a gradient from the EBOPs (the entries' width is trained against the cost); a narrower table width
+    enters the exact count."""
+    from l1tagger.models import ModelConfig, build_model
+    from l1tagger.qat.ops import QuantOps
+
+    n = 8
+    cfg = ModelConfig(n_particles=n, inputs="l1words", n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
+                      head_dim=8, interaction="table_sym", pair_table_bits=7, attention="full")
+    q = build_model(cfg, ops=QuantOps(load_recipe("hgq")))
+    terms = {t.module: t for t in hgq.cost_graph(q).terms}
+    t = terms["pair.table"]
+    rows = n * (n + 1) // 2  # the unique pairs
+    assert t.kind == "lookup" and t.operands == (("pair.table.table_quant",),)
+    assert t.count == rows * 4 * 2 * 2  # 128 entries: two LUT6 per output bit
+    per = hgq.ebops_exact(q, per_layer=True)
+    assert per["pair.table"] == t.count * 8  # 8-bit entries at the start
+    impl = q.pair.table.table_quant.act_quant.fused_activation_quant_proxy.tensor_quant.msb_clamp_bit_width_impl
+    with torch.no_grad():
+        impl.bit_width_offset.sub_(3.0)
+    assert hgq.ebops_exact(q, per_layer=True)["pair.table"] == t.count * 5
+    hgq.ebops(q).backward()
+    assert impl.bit_width_offset.grad is not None and float(impl.bit_width_offset.grad) >= t.count
+
+
 def test_cost_graph_of_an_l1words_model():
     from l1tagger.models import ModelConfig, build_model
     from l1tagger.qat.ops import QuantOps

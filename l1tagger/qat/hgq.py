@@ -26,6 +26,9 @@ operations of one forward pass of one jet (:func:`cost_graph` traces which quant
 * mul of two activations (masks): (output elements) * bits(a) * bits(b); the 0/1 ``mask`` input (or the valid
   bit computed on chip from L1 words) counts 1 bit;
 * add of two activations (interaction bias, residuals): (output elements) * max(bits(a), bits(b)) (an adder);
+* lookup in the interaction tables (``l1tagger.models.ops.PairTable``, U from tables of the pair features):
+  (pair rows) * F * H * ceil(2^index_bits / 64) * bits(T): the LUT-ROM bits read per jet (one 64-entry LUT6 per
+  output bit of each read), so the width of the table entries is trained against the cost like any activation's;
 * bits(W_ij) = 0 for a pruned (zero) constant, else the span of its set bits: |W| = m * 2^e with m odd ->
   bit_length(m) (:func:`l1tagger.contract.quant.constant_bits`; a sign is not counted, as HGQ2's WRAP weights);
   bits(x) = the Quant bit width of the tensor.
@@ -260,10 +263,11 @@ def hgq_param_groups(model: nn.Module, lr: float, weight_decay: float, cfg: HGQC
 class CostTerm:
     """One operation of one jet's forward pass.
 
-    kind:     'linear' | 'matmul' | 'mul' | 'add'
-    module:   dotted name of the consuming module (QuantLinear or QuantBinary)
+    kind:     'linear' | 'matmul' | 'mul' | 'add' | 'lookup'
+    module:   dotted name of the consuming module (QuantLinear, QuantBinary or PairTable)
     operands: per operand, the producer quantizer modules whose outputs reach it (MASK: the 0/1 mask input)
-    count:    linear: rows the weight is applied to; matmul: scalar products; mul/add: output elements
+    count:    linear: rows the weight is applied to; matmul: scalar products; mul/add: output elements;
+              lookup: pair rows x F x H x ceil(2^index_bits / 64) (LUT6 per output bit of the table entries)
     in_features: linear only
     """
 
@@ -305,6 +309,7 @@ def trace_costs(model: nn.Module, example: tuple | None = None) -> CostGraph:
     from torch.overrides import TorchFunctionMode
     from torch.utils._pytree import tree_flatten
 
+    from l1tagger.models.ops import PairTable
     from l1tagger.qat.ops import QuantBinary
 
     tags: dict[int, frozenset] = {}
@@ -363,6 +368,13 @@ def trace_costs(model: nn.Module, example: tuple | None = None) -> CostGraph:
     def mask_out(_m, _inp, out):
         tag(out, {MASK})
 
+    def looked_up(name, module):
+        def hook(_m, inp):
+            rows = inp[0].numel() // module.n_features
+            luts = rows * module.n_features * module.n_heads * max(1, -(-(1 << module.bits) // 64))
+            terms.append(CostTerm("lookup", name, ((f"{name}.table_quant",),), int(luts)))
+        return hook
+
     args = example if example is not None else _example(model)
     args = tuple(a for a in args if a is not None)
     handles = []
@@ -373,6 +385,8 @@ def trace_costs(model: nn.Module, example: tuple | None = None) -> CostGraph:
             handles.append(m.register_forward_hook(produced(name)))
         if getattr(m, "kind", None) == "mask" and hasattr(m, "spec"):  # the valid bit computed on chip from words
             handles.append(m.register_forward_hook(mask_out))
+        if isinstance(m, PairTable) and isinstance(m.table_quant, QuantIdentity):
+            handles.append(m.register_forward_pre_hook(looked_up(name, m)))
     for i, a in enumerate(args):
         tag(a, {MASK} if i == 1 else {f"<input{i}>"})
     was_training = model.training
@@ -452,6 +466,8 @@ def _term_values(model: nn.Module, exact: bool):
             yield t, t.count * operand(t.operands[0]) * wsum
         elif t.kind in ("matmul", "mul"):
             yield t, t.count * operand(t.operands[0]) * operand(t.operands[1])
+        elif t.kind == "lookup":
+            yield t, t.count * operand(t.operands[0])
         else:  # add
             a, b = operand(t.operands[0]), operand(t.operands[1])
             yield t, t.count * (max(a, b) if exact else torch.maximum(a, b))
