@@ -507,13 +507,13 @@ def test_lse_angle_costs_less_than_d2():
 
     d2, lse, words = pair_cost(FULL), pair_cost(LSE), pair_cost(WORDS)
     assert lse["dsp"] == 0 < d2["dsp"]
-    assert lse["lut"] + 55 * lse["dsp"] < 0.7 * (d2["lut"] + 55 * d2["dsp"]), (lse, d2)
+    assert lse["lut"] + 55 * lse["dsp"] < 0.8 * (d2["lut"] + 55 * d2["dsp"]), (lse, d2)  # da4ml: 0.54, below
     assert words["dsp"] == 0 and words["lut"] < lse["lut"], (words, lse)  # no angle log, no ROM per pair
 
 
 def test_words_pair_set_costs_less_than_lse_in_da4ml(tmp_path):
-    """U straight from the words and ParT's set in code units: da4ml's cost of the pair op (its per-node split) is
-    below 3/4 of lse's at N = 16."""
+    """da4ml's cost of the pair op (its per-node split) at N = 16: lse below 0.6 of d2; U straight from the words
+    and ParT's set in code units below 3/4 of lse."""
     import dataclasses
 
     import onnx
@@ -527,6 +527,7 @@ def test_words_pair_set_costs_less_than_lse_in_da4ml(tmp_path):
         return lower_model(tmp_path / f"{name}.onnx", progress=False).node_cost["pair"]
 
     lse, words, codes = pair_cost(LSE, "lse"), pair_cost(WORDS, "words"), pair_cost(CODES, "codes")
+    assert 0 < lse < 0.6 * pair_cost(FULL, "d2")  # the product-free angle: no squares, narrow codes
     assert 0 < words < 0.75 * lse, (words, lse)
     assert 0 < codes < 0.75 * lse, (codes, lse)
 
