@@ -131,9 +131,12 @@ def summary(rows: list[dict]) -> list[dict]:
                     and r["accuracy_qat"] is not None else None)
             out.append({"n_particles": key[0], "recipe": key[1], "attention": key[2], "design": r["design"],
                         "pair_hidden": r["pair_hidden"], "pair_table_bits": r["pair_table_bits"],
-                        "delta": r.get("delta"), "u_share": r["u_share"], "accuracy_gain_of_u": gain, "kept": kept,
+                        "delta": r.get("delta"), "u_share": r["u_share"], "u_share_da4ml": r.get("u_share_da4ml"),
+                        "accuracy_gain_of_u": gain, "kept": kept,
                         "meets_target": (r["u_share"] <= MAX_SHARE and kept >= MIN_KEPT)
                         if key[0] == 16 and kept is not None and r["u_share"] is not None else None,
+                        "meets_target_da4ml": (r["u_share_da4ml"] <= MAX_SHARE and kept >= MIN_KEPT)
+                        if key[0] == 16 and kept is not None and r.get("u_share_da4ml") is not None else None,
                         "config_key": r["config_key"]})
     return out
 
@@ -190,13 +193,19 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
                          " | ".join(f"{100 * r['blocks'][b]['share_cost']:.1f} %" for b in BLOCKS) + " |")
     lines += ["", f"## The issue's target (N = 16: U on chip <= {100 * MAX_SHARE:.0f} % of the tagger, >= "
               f"{100 * MIN_KEPT:.0f} % of U's accuracy gain kept)", "",
-              "| N | recipe | design | U share | gain of U (features: MLP - no U) | kept (on chip: design - no U, "
-              "over that gain) | meets target |",
+              "| N | recipe | design | U share (est. / da4ml) | gain of U (features: MLP - no U) | kept (on chip: "
+              "design - no U, over that gain) | meets target (est. / da4ml) |",
               "|---|---|---|---|---|---|---|"]
+
+    def yes(v):
+        return "—" if v is None else ("yes" if v else "NO")
+
     for s in summ:
         share = "—" if s["u_share"] is None else f"{100 * s['u_share']:.1f} %"
+        share += "" if s.get("u_share_da4ml") is None else f" / {100 * s['u_share_da4ml']:.1f} %"
         kept = "—" if s["kept"] is None else f"{100 * s['kept']:.0f} %"
-        meets = "—" if s["meets_target"] is None else ("yes" if s["meets_target"] else "NO")
+        meets = yes(s["meets_target"]) + ("" if s.get("meets_target_da4ml") is None
+                                          else f" / {yes(s['meets_target_da4ml'])}")
         lines.append(f"| {s['n_particles']} | {s['recipe']} | {design(s)} | {share} | {f(s['accuracy_gain_of_u'])} | "
                      f"{kept} | {meets} |")
     return "\n".join(lines) + "\n"
