@@ -308,7 +308,7 @@ class L1FeatureSpec:
 
     def tables(self) -> dict[str, np.ndarray]:
         """The tables of :attr:`table_names` (:data:`TABLES`: d2 -> logpt, logdr, softplus; lse -> logpt, logabs,
-        halfsp, softplus; pair_set words -> logpt): int64 numpy arrays, emitted verbatim into C++ and RTL."""
+        halfsp, softplus; the code pair sets -> logpt): int64 numpy arrays, emitted verbatim into C++ and RTL."""
         return _tables(self)
 
     def table_digest(self) -> str:
