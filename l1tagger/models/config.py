@@ -27,7 +27,9 @@ class ModelConfig:
                     words (``l1tagger.data.words``), from which x, the mask (the valid bit) and pair are computed
                     on chip, bit-exactly (``l1tagger.contract.l1features``, docs/l1_inputs.md)
       l1features:   with "l1words": the L1FeatureSpec as a mapping (keys of ``L1FeatureSpec.from_dict``: format,
-                    particle_features, frac, x_bits, pair_bits, log_mantissa_bits, max_particles; {} = defaults)
+                    particle_features, frac, x_bits, pair_bits, log_mantissa_bits, max_particles, delta, pair_set,
+                    code_mantissa_bits; {} = defaults; pair_set "words" / "part_codes" = U from the words' angle
+                    codes instead of ParT's logs, docs/interaction.md)
       features:     particle feature set name (``l1tagger.features.FEATURE_SETS``: "full", "kin", "l1"); with
                     "l1words" the spec's particle_features are used instead
       n_features:   F, number of particle features (derived from ``features`` or the spec when 0)
