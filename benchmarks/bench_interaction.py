@@ -81,12 +81,15 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
     tag = design if design == "none" else (f"{design}_t{a.table_bits}" if design.startswith("table")
                                            else f"{design}_h{hidden}")
     tag += "" if delta == "d2" else f"_{delta}"
+    target = a.target_ebops if recipe.startswith("hgq") else None  # HGQ's EBOPs target (default: the budget's)
+    tag += "" if target is None else f"_e{target:.0f}"
     cfg = load_run_config(
         None, name=f"ia_n{n}_{a.attention}_{inputs}_{tag}_{a.n_per_class}jpc_s{a.seed}", runs_dir=str(work / "runs"),
         projects_dir=str(work / "hls"), data_dir=str(work / "data"), class_set="hls4ml5",
         n_per_class=a.n_per_class, seed=a.seed, n_csim_jets=a.n_csim_jets, rtl=a.rtl,
         model=model_section(a, n, inputs, design, hidden, delta), train={"epochs": a.epochs},
-        qat={"epochs": a.qat_epochs, **({"batch_size": a.qat_batch_size} if a.qat_batch_size else {})},
+        qat={"epochs": a.qat_epochs, **({"batch_size": a.qat_batch_size} if a.qat_batch_size else {}),
+             **({"target_ebops": target} if target is not None else {})},
         recipe=str(Path(__file__).resolve().parents[1] / "quantize" / f"{recipe}.yaml"),
     )
     config = {k: v for k, v in to_dict(cfg, fixed=DERIVED).items() if k not in WHERE}
@@ -102,6 +105,7 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
         "n_particles": n, "attention": a.attention, "inputs": inputs, "design": design,
         "pair_hidden": hidden if design.startswith("mlp") else None,
         "pair_table_bits": a.table_bits if design.startswith("table") else None, "recipe": recipe,
+        "target_ebops": target,
         "delta": delta if inputs == "l1words" and design != "none" else None,
         **fig, "jets": {"per_class": a.n_per_class, **fig["jets"]},
         "u_share": interaction_share(fig["blocks"]) if fig["blocks"] else None,
@@ -109,6 +113,12 @@ def run_one(a, n: int, inputs: str, design: str, hidden: int, recipe: str, work:
         "wall_s": round(wall, 1), "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
         "config": config, "config_key": config_key(config), "provenance": provenance(),
     }
+
+
+def recipe_label(r: dict) -> str:
+    """The recipe of a row, with its EBOPs target when the row set one (else the recipe's: the budget's)."""
+    t = r.get("target_ebops")
+    return r["recipe"] if t is None else f"{r['recipe']} @ {t / 1e3:,.0f}k EBOPs"
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -120,8 +130,8 @@ def summary(rows: list[dict]) -> list[dict]:
         return max(cand, key=lambda r: r["pair_hidden"] or 0)["accuracy_qat"] if cand else None
 
     out = []
-    for key in sorted({(r["n_particles"], r["recipe"], r["attention"]) for r in rows}):
-        sel = [r for r in rows if (r["n_particles"], r["recipe"], r["attention"]) == key]
+    for key in sorted({(r["n_particles"], recipe_label(r), r["attention"]) for r in rows}):
+        sel = [r for r in rows if (r["n_particles"], recipe_label(r), r["attention"]) == key]
         ref, base_f, base_w = acc(sel, "features", "mlp"), acc(sel, "features", "none"), acc(sel, "l1words", "none")
         gain = ref - base_f if ref is not None and base_f is not None else None
         for r in sel:
@@ -171,14 +181,14 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
             return name + {"words": ", U from the words", "part_codes": ", ParT set in codes"}[r["delta"]]
         return name + (f", angle {r['delta']}" if r.get("delta") not in (None, "d2") else "")
 
-    order = lambda r: (r["n_particles"], r["recipe"], INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
+    order = lambda r: (r["n_particles"], recipe_label(r), INPUTS.index(r["inputs"]), DESIGNS.index(r["design"]),  # noqa
                        -(r["pair_hidden"] or 0))
     for r in sorted(rows, key=order):
         commit = ((r.get("provenance") or {}).get("commit") or "—")[:10]
         share = "—" if r.get("u_share") is None else f"{100 * r['u_share']:.1f} %"
         share += "" if r.get("u_share_da4ml") is None else f" / {100 * r['u_share_da4ml']:.1f} %"
         lines.append(
-            f"| {r['n_particles']} | {r['attention']} | {r['inputs']} | {design(r)} | {r['recipe']} | "
+            f"| {r['n_particles']} | {r['attention']} | {r['inputs']} | {design(r)} | {recipe_label(r)} | "
             f"{r['config']['n_per_class']} | {f(r['accuracy_float'])} / {f(r['accuracy_qat'])} / "
             f"{f(r['accuracy_firmware_tb'])} | {f(r['ebops'])} | "
             f"{f(r['da4ml_lut']) if r.get('da4ml_lut') else r.get('da4ml_reason') or '—'} | {f(r['est_lut'])} | "
@@ -189,7 +199,7 @@ def markdown(rows: list[dict], summ: list[dict]) -> str:
               "|---|---|---|---|" + "---|" * len(BLOCKS)]
     for r in sorted(rows, key=order):
         if r.get("blocks"):
-            lines.append(f"| {r['n_particles']} | {r['inputs']} | {design(r)} | {r['recipe']} | " +
+            lines.append(f"| {r['n_particles']} | {r['inputs']} | {design(r)} | {recipe_label(r)} | " +
                          " | ".join(f"{100 * r['blocks'][b]['share_cost']:.1f} %" for b in BLOCKS) + " |")
     lines += ["", f"## The issue's target (N = 16: U on chip <= {100 * MAX_SHARE:.0f} % of the tagger, >= "
               f"{100 * MIN_KEPT:.0f} % of U's accuracy gain kept)", "",
@@ -232,6 +242,9 @@ def main(argv=None) -> int:
                          "and |dphi|, no products), or words = U straight from the words (L1FeatureSpec.pair_set: "
                          "codes of |deta|, |dphi| and the pt logs, no angle log), part_codes = ParT's set with the "
                          "code of the octagonal distance for ln Delta")
+    ap.add_argument("--target-ebops", type=float, default=None,
+                    help="HGQ rows: the EBOPs target (qat.target_ebops; default: the budget's, 259k for the default "
+                         "budget, which squeezes N = 32 hard)")
     ap.add_argument("--d-model", type=int, default=16, help="d (ffn, embedding and head widths 2d, 2 heads)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-csim-jets", type=int, default=1000)
