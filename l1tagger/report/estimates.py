@@ -102,10 +102,11 @@ RULES = [
     "comparator levels for the selection. With fuse_topk=False the unfused design: all-pairs rank network, N-wide "
     "softmax and product.",
     "L1 word features (L1ParticleFeatures, L1PairFeatures; L1WordMask is wiring): unpacking 1 LUT per word bit; "
-    "seed tree (N-1) comparators + multiplexers; a floor-log code of a W-bit integer (W-M-1) comparators and "
-    "multiplexers of the code width; log/softplus ROMs as tables above, one read per particle / unordered pair; "
-    "pair angle squares as variable products above; adders, saturation and masking 1 LUT per bit; pairs computed "
-    "once per unordered pair N(N+1)/2. In the totals.",
+    "seed tree (N-1) comparators + multiplexers; a floor-log code of a W-bit integer (W-M-1) stages, each an OR "
+    "of the bits above 2^k (1 LUT per 6 bits) and a multiplexer of the code width; log/softplus ROMs as tables "
+    "above, one read per particle / unordered pair; pair angle squares as variable products above; adders, "
+    "saturation and masking 1 LUT per bit; pairs computed once per unordered pair N(N+1)/2; the pair sets without "
+    "an angle log (pair_set words / part_codes) take the codes of the angle differences and no ROM. In the totals.",
     "Pair features off chip (graphs with a `pair` input, model.inputs: features): ln kT, ln z, ln Delta, ln m^2 "
     "are firmware inputs computed outside it: not costed, and not deployable on a trigger; a model on L1 words "
     "(model.inputs: l1words) computes them on chip, counted in the totals and in the blocks.",
