@@ -278,21 +278,28 @@ def test_numpy_torch_and_scalar_reference_agree_on_edge_and_random_words():
     assert np.array_equal(pair, np.swapaxes(pair, 1, 2))
 
 
-def test_lse_angle_agrees_with_the_scalar_reference_and_stays_within_one_lsb_of_d2():
-    """The product-free angle (delta = lse): contract numpy == torch == the scalar reference on edge and random words;
-    on the pairs of real particles it differs from the exact-square angle by at most 2 LSB (1 off the x = 0 code)."""
+def _agrees_with_the_scalar_reference(spec: L1FeatureSpec):
+    """(words, numpy features) on the edge words and 300 random jets, after checking numpy == the scalar reference
+    (every jet, particle and pair features) == the torch training op (pair features)."""
     import torch
 
     from l1tagger.features.onchip import WordFeatureOp
 
     words = np.concatenate([edge_words(), random_words(300)])
-    ref = features_np(words, LSE)
+    ref = features_np(words, spec)
     for j in range(len(words)):
-        x, pair = _scalar_reference(words[j], LSE)
+        x, pair = _scalar_reference(words[j], spec)
         assert np.array_equal(ref["pair"][j], pair), j
         assert np.array_equal(ref["particle"][j], x), j
-    got = WordFeatureOp(LSE, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
-    assert np.array_equal(got * 2**LSE.frac, ref["pair"])
+    got = WordFeatureOp(spec, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
+    assert np.array_equal(got * 2**spec.frac, ref["pair"])
+    return words, ref
+
+
+def test_lse_angle_agrees_with_the_scalar_reference_and_stays_within_one_lsb_of_d2():
+    """The product-free angle (delta = lse): contract numpy == torch == the scalar reference on edge and random words;
+    on the pairs of real particles it differs from the exact-square angle by at most 2 LSB (1 off the x = 0 code)."""
+    words, ref = _agrees_with_the_scalar_reference(LSE)
     t = LSE.tables()
     assert set(t) == {"logpt", "logabs", "halfsp", "softplus"} and "logdr" not in t
     assert (ref["pair"][3, :3, :3, 2] == t["logabs"][0] + t["halfsp"][0]).all()  # identical particles
@@ -310,18 +317,7 @@ def test_lse_angle_agrees_with_the_scalar_reference_and_stays_within_one_lsb_of_
 def test_words_pair_set_agrees_with_the_scalar_reference():
     """U straight from the words (pair_set = words): contract numpy == torch == the scalar reference on edge and
     random words; the edge words give the codes the spec says; only LOGPT is tabulated; bad specs are refused."""
-    import torch
-
-    from l1tagger.features.onchip import WordFeatureOp
-
-    words = np.concatenate([edge_words(), random_words(300)])
-    ref = features_np(words, WORDS)
-    for j in range(len(words)):
-        x, pair = _scalar_reference(words[j], WORDS)
-        assert np.array_equal(ref["pair"][j], pair), j
-        assert np.array_equal(ref["particle"][j], x), j
-    got = WordFeatureOp(WORDS, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
-    assert np.array_equal(got * 2**WORDS.frac, ref["pair"])
+    words, ref = _agrees_with_the_scalar_reference(WORDS)
     pair, lp = ref["pair"], ref["particle"][..., 0]
     assert (pair[3, :3, :3, :2] == 0).all() and (pair[3, :3, :3, 3] == 0).all()  # identical particles: codes 0
     assert (pair[3, :3, :3, 2] == lp[3, 0]).all()
@@ -350,17 +346,7 @@ def test_words_pair_set_agrees_with_the_scalar_reference():
 def test_part_codes_pair_set_agrees_with_the_scalar_reference():
     """ParT's set in code units (pair_set = part_codes): numpy == torch == the scalar reference; the code step K is 3
     at frac 4, M' 2; the octagonal distance's code tracks ln Delta within a code step or two on real pairs."""
-    import torch
-
-    from l1tagger.features.onchip import WordFeatureOp
-
-    words = np.concatenate([edge_words(), random_words(300)])
-    ref = features_np(words, CODES)
-    for j in range(len(words)):
-        x, pair = _scalar_reference(words[j], CODES)
-        assert np.array_equal(ref["pair"][j], pair), j
-    got = WordFeatureOp(CODES, "pair")(torch.as_tensor(words, dtype=torch.float32)).numpy()
-    assert np.array_equal(got * 2**CODES.frac, ref["pair"])
+    words, ref = _agrees_with_the_scalar_reference(CODES)
     assert CODES.code_step == 3 and set(CODES.tables()) == {"logpt"}
     pair = ref["pair"]
     assert (pair[3, :3, :3, 2] == 0).all() and (pair[3, :3, :3, 1] == 0).all()  # identical particles
