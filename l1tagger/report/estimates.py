@@ -482,42 +482,40 @@ def _est_l1features(node, ins, out, ctx):
             est.dsp, est.products, est.ebops, est.widths = 0.0, 0, 0.0, "no products"
             parts.append(f"{pairs} unordered pairs ({spec.pair_set}): {what}, saturation (no angle log, no ROM)")
             est.cycles = lp_cyc + 1 + 1 + 1
-            est.lut, est.bram18 = float(lut), float(bram)
-            est.rule = "; ".join(parts)
-            return est
-        sp_lut, sp_bram, _, _ = _table(len(t["softplus"]), tbits("softplus"), pairs, rules)
-        # shared by both angle methods: deta, min / |L_i - L_j| / adders of lnkt, lnz, lnm2, saturation and mask
-        per_pair = w_de + wrap + 3 * lw + 4 * (lw + 2) + 3 * 4 * bits
-        if spec.delta == "d2":  # two exact squares, the wide code of D2 and the LOGDR ROM
-            d_lut, d_bram, d_cyc, d_kind = _table(len(t["logdr"]), tbits("logdr"), pairs, rules)
-            dsp, sq_lut, sq_kind = 0.0, 0.0, "LUT"
-            for w in (w_de, w_dp):
-                d, lq, sq_kind = _var_products(pairs, w, w, 2, rules)
-                dsp, sq_lut = dsp + d, sq_lut + lq
-            per_pair += spec.d2_bits + _flog_lut(spec.d2_bits, m)
-            lut += sq_lut + d_lut
-            est.products = 2 * pairs
-            est.ebops = float(pairs * (w_de * w_de + w_dp * w_dp))
-            est.widths = f"{w_de}x{w_de}, {w_dp}x{w_dp}"
-            angle = f"squares -> {sq_kind}, D2 code + {len(t['logdr'])}-entry {d_kind}"
-        else:  # lse: |deta|, |dphi|, their narrow codes and LOGABS ROMs, |a - b|, max, HALFSP ROM, adder
-            w_ab = tbits("logabs") + 1
-            a_lut, d_bram, d_cyc, d_kind = _table(len(t["logabs"]), tbits("logabs"), 2 * pairs, rules)
-            h_lut, h_bram, _, _ = _table(len(t["halfsp"]), tbits("halfsp"), pairs, rules)
-            dsp = 0.0
-            per_pair += (w_de + w_dp + _flog_lut(spec.dabs_bits, m) + _flog_lut((spec.pi).bit_length(), m)
-                         + 3 * (w_ab + 1))
-            lut += a_lut + h_lut
-            d_bram += h_bram
-            est.products, est.ebops, est.widths = 0, 0.0, "no products"
-            angle = (f"|deta|, |dphi| codes + 2 reads of a {len(t['logabs'])}-entry {d_kind}, max + "
-                     f"{len(t['halfsp'])}-entry half-softplus ROM")
-        lut += pairs * per_pair + sp_lut
-        bram += d_bram + sp_bram
-        est.dsp = dsp
-        parts.append(f"{pairs} unordered pairs ({spec.delta}): {angle}, softplus {len(t['softplus'])}-entry ROM, "
-                     f"min/abs/adders, saturation")
-        est.cycles = lp_cyc + 1 + 1 + d_cyc + 2
+        else:  # ParT's set: the angle log by the spec's delta
+            sp_lut, sp_bram, _, _ = _table(len(t["softplus"]), tbits("softplus"), pairs, rules)
+            # shared by both angle methods: deta, min / |L_i - L_j| / adders of lnkt, lnz, lnm2, saturation and mask
+            per_pair = w_de + wrap + 3 * lw + 4 * (lw + 2) + 3 * 4 * bits
+            if spec.delta == "d2":  # two exact squares, the wide code of D2 and the LOGDR ROM
+                d_lut, d_bram, d_cyc, d_kind = _table(len(t["logdr"]), tbits("logdr"), pairs, rules)
+                dsp, sq_lut, sq_kind = 0.0, 0.0, "LUT"
+                for w in (w_de, w_dp):
+                    d, lq, sq_kind = _var_products(pairs, w, w, 2, rules)
+                    dsp, sq_lut = dsp + d, sq_lut + lq
+                per_pair += spec.d2_bits + _flog_lut(spec.d2_bits, m)
+                lut += sq_lut + d_lut
+                est.products = 2 * pairs
+                est.ebops = float(pairs * (w_de * w_de + w_dp * w_dp))
+                est.widths = f"{w_de}x{w_de}, {w_dp}x{w_dp}"
+                angle = f"squares -> {sq_kind}, D2 code + {len(t['logdr'])}-entry {d_kind}"
+            else:  # lse: |deta|, |dphi|, their narrow codes and LOGABS ROMs, |a - b|, max, HALFSP ROM, adder
+                w_ab = tbits("logabs") + 1
+                a_lut, d_bram, d_cyc, d_kind = _table(len(t["logabs"]), tbits("logabs"), 2 * pairs, rules)
+                h_lut, h_bram, _, _ = _table(len(t["halfsp"]), tbits("halfsp"), pairs, rules)
+                dsp = 0.0
+                per_pair += (w_de + w_dp + _flog_lut(spec.dabs_bits, m) + _flog_lut((spec.pi).bit_length(), m)
+                             + 3 * (w_ab + 1))
+                lut += a_lut + h_lut
+                d_bram += h_bram
+                est.products, est.ebops, est.widths = 0, 0.0, "no products"
+                angle = (f"|deta|, |dphi| codes + 2 reads of a {len(t['logabs'])}-entry {d_kind}, max + "
+                         f"{len(t['halfsp'])}-entry half-softplus ROM")
+            lut += pairs * per_pair + sp_lut
+            bram += d_bram + sp_bram
+            est.dsp = dsp
+            parts.append(f"{pairs} unordered pairs ({spec.delta}): {angle}, softplus {len(t['softplus'])}-entry ROM, "
+                         f"min/abs/adders, saturation")
+            est.cycles = lp_cyc + 1 + 1 + d_cyc + 2
     est.lut, est.bram18 = float(lut), float(bram)
     est.rule = "; ".join(parts)
     return est
