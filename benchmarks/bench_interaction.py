@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from l1tagger.contract.l1features import CODE_PAIR_SETS, DELTA_METHODS
+from l1tagger.contract.l1features import CODE_PAIR_SETS, PAIR_VARIANTS
 from l1tagger.pipeline.config import DERIVED, load_run_config
 from l1tagger.pipeline.run import BudgetNotReachedError, run_pipeline
 from l1tagger.report.blocks import BLOCKS, da4ml_interaction_share, interaction_share
@@ -53,11 +53,6 @@ INPUTS = ("features", "l1words")
 RECIPES = ("int8_floor", "hgq_budget")
 #: the issue's targets at N = 16: on-chip U (pair features included) <= 15 % of the tagger, >= 80 % of U's gain kept
 MAX_SHARE, MIN_KEPT = 0.15, 0.80
-#: on-chip pair-feature variants of the L1-word rows with U (model.l1features): ParT's set with the angle by
-#: L1FeatureSpec.delta (d2, lse), or an angle-log-free pair set (L1FeatureSpec.pair_set): "words" - U straight from
-#: the words, "part_codes" - ParT's set in code units
-L1_VARIANTS = {"d2": {}, **{d: {"delta": d} for d in DELTA_METHODS if d != "d2"},
-               **{p: {"pair_set": p} for p in CODE_PAIR_SETS}}
 #: where the run config's own paths go: not part of a row's config
 WHERE = ("name", "runs_dir", "projects_dir", "data_dir")
 
@@ -70,8 +65,8 @@ def model_section(a, n: int, inputs: str, design: str, hidden: int, delta: str =
         m["features"] = "l1"
     if design != "none":
         m.update(interaction=design, pair_hidden=hidden, pair_table_bits=a.table_bits)
-    if L1_VARIANTS[delta]:  # the on-chip pair-feature variant; d2 (ParT's set, exact squares) is the spec's default
-        m["l1features"] = dict(L1_VARIANTS[delta])
+    if PAIR_VARIANTS[delta]:  # the on-chip pair-feature variant; d2 (ParT's set, exact squares) is the spec's default
+        m["l1features"] = dict(PAIR_VARIANTS[delta])
     return m
 
 
@@ -236,7 +231,7 @@ def main(argv=None) -> int:
     ap.add_argument("--qat-epochs", type=int, default=20)
     ap.add_argument("--qat-batch-size", type=int, default=None,
                     help="QAT batch size (default: QATConfig's; HGQ steps are costly, bench_hgq uses 512)")
-    ap.add_argument("--deltas", nargs="+", choices=tuple(L1_VARIANTS), default=["d2"],
+    ap.add_argument("--deltas", nargs="+", choices=tuple(PAIR_VARIANTS), default=["d2"],
                     help="on-chip pair features of the L1-word rows with U: ParT's set with the angle ln Delta by "
                          "L1FeatureSpec.delta (d2 = log of deta^2 + dphi^2, lse = log-sum-exp of the logs of |deta| "
                          "and |dphi|, no products), or words = U straight from the words (L1FeatureSpec.pair_set: "

@@ -19,7 +19,7 @@ from edge_words import edge_words
 from onnx import helper, numpy_helper
 
 from l1tagger.contract import pairtable
-from l1tagger.contract.l1features import PAIR_OP, full_from_upper_index, upper_pair_index
+from l1tagger.contract.l1features import PAIR_OP, PAIR_VARIANTS, full_from_upper_index, upper_pair_index
 from l1tagger.errors import ConfigError
 
 N = 8
@@ -27,17 +27,12 @@ DESIGNS = ("mlp", "mlp_sym", "table", "table_sym")
 RECIPE = "quantize/int8_floor.yaml"
 
 
-#: on-chip pair-feature variants of the L1-word models: the ParT set with either angle, or U straight from the words
-L1_VARIANTS = {"d2": {}, "lse": {"delta": "lse"}, "words": {"pair_set": "words"},
-               "part_codes": {"pair_set": "part_codes"}}
-
-
 def _cfg(design: str, inputs: str, attention: str = "full", delta: str = "d2"):
     from l1tagger.models.config import ModelConfig
 
     extra = {"features": "l1"} if inputs == "features" else {}
-    if L1_VARIANTS[delta]:
-        extra["l1features"] = dict(L1_VARIANTS[delta])
+    if PAIR_VARIANTS[delta]:
+        extra["l1features"] = dict(PAIR_VARIANTS[delta])
     return ModelConfig.from_dict(dict(n_particles=N, n_classes=3, d_model=8, n_heads=2, ffn_dim=8, embed_dim=8,
                                       head_dim=8, pair_hidden=4, interaction=design, pair_table_bits=4,
                                       inputs=inputs, attention=attention, **extra))

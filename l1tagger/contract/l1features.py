@@ -101,6 +101,10 @@ PAIR_LAYOUTS = ("full", "upper")
 DELTA_METHODS = ("d2", "lse")
 #: the tables of each angle method, in the order of :meth:`L1FeatureSpec.table_digest`
 TABLES = {"d2": ("logpt", "logdr", "softplus"), "lse": ("logpt", "logabs", "halfsp", "softplus")}
+#: the on-chip pair-feature variants by name, as ``model.l1features`` overrides: ParT's set with the angle by
+#: ``delta`` (d2 the default, lse), or an angle-log-free pair set (words, part_codes)
+PAIR_VARIANTS = {"d2": {}, **{d: {"delta": d} for d in DELTA_METHODS if d != "d2"},
+                 **{p: {"pair_set": p} for p in CODE_PAIR_SETS}}
 _INT_RANGES = {"frac": (0, 10), "x_bits": (4, 24), "pair_bits": (4, 24), "log_mantissa_bits": (1, 10),
                "max_particles": (1, 4096), "code_mantissa_bits": (0, 6)}
 
